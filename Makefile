@@ -1,0 +1,45 @@
+# lastmeter — the two commands that matter: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Reinstall whenever pyproject.toml changes.
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test test-unit test-integration lint bench chaos clean help
+
+help:
+	@echo "make run    start broker, PostgreSQL and the four services on embedded defaults"
+	@echo "make test   run the whole test suite (creates .venv if needed)"
+	@echo "make bench  measure throughput and latency beside their limits (QUICK=1 for a short run)"
+	@echo "make chaos  kill services mid-stream and check nothing is lost or doubled"
+	@echo "make lint   ruff"
+
+$(STAMP):
+	@$(PYTHON) -c 'import sys; sys.exit("lastmeter needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+run: $(STAMP)
+	@$(BIN)/lastmeter run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared services tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos
+
+clean:
+	rm -rf $(VENV) .lastmeter tests/artifacts

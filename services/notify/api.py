@@ -1,0 +1,110 @@
+"""Notify's HTTP routes: the SSE stream of case events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import StreamingResponse
+
+from services.notify import store
+from services.notify.hub import StreamHub, audience_of_row
+from shared.auth import Principal
+from shared.http import ApiError, CurrentPrincipal
+from shared.service import ServiceRuntime
+
+router = APIRouter(prefix="/v1", tags=["stream"])
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+
+
+def format_sse(row: asyncpg.Record) -> bytes:
+    """One SSE frame: the stream id (for Last-Event-ID), the CloudEvents type and the envelope."""
+    envelope = row["envelope"]
+    data = envelope if isinstance(envelope, str) else orjson.dumps(envelope).decode()
+    return f"id: {row['id']}\nevent: {row['type']}\ndata: {data}\n\n".encode()
+
+
+@router.get(
+    "/stream",
+    summary="Server-Sent Events of the case events the caller may see; resumable with Last-Event-ID",
+    response_class=StreamingResponse,
+)
+async def stream(
+    request: Request,
+    rt: Runtime,
+    principal: CurrentPrincipal,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    hub: StreamHub = rt.state["hub"]
+    resume_from: int | None = None
+    raw = last_event_id or request.query_params.get("last_event_id")
+    if raw is not None:
+        if not raw.isdigit():
+            raise ApiError(
+                422,
+                "validation_failed",
+                "Last-Event-ID must be a stream id (an integer)",
+                fields=[{"field": "Last-Event-ID", "message": "not an integer"}],
+            )
+        resume_from = int(raw)
+    sub = hub.subscribe(principal, queue_size=rt.settings.sse_queue_size)  # type: ignore[attr-defined]
+    live_from = hub.cursor
+
+    async def frames() -> AsyncIterator[bytes]:
+        sent: set[int] = set()
+        try:
+            yield b"retry: 2000\n\n"
+            if resume_from is not None:
+                async for row in _replay(rt.pool, principal, after=resume_from, until=live_from):
+                    sent.add(row["id"])
+                    yield format_sse(row)
+            while True:
+                try:
+                    row = await asyncio.wait_for(sub.queue.get(), rt.settings.sse_heartbeat_seconds)  # type: ignore[attr-defined]
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if row is None:
+                    return  # dropped for not reading fast enough; the client reconnects with Last-Event-ID
+                if row["id"] in sent:
+                    continue
+                yield format_sse(row)
+        finally:
+            hub.unsubscribe(sub)
+
+    return StreamingResponse(
+        frames(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+async def _replay(pool: asyncpg.Pool, principal: Principal, *, after: int, until: int) -> AsyncIterator[asyncpg.Record]:
+    """Rows the client missed, up to where the live feed took over."""
+    cursor = after
+    while cursor < until:
+        rows = await store.stream_after(pool, after_id=cursor, limit=1000)
+        if not rows:
+            return
+        for row in rows:
+            if row["id"] > until:
+                return
+            cursor = row["id"]
+            if audience_of_row(row).visible_to(principal):
+                yield row
+
+
+async def run_hub(rt: ServiceRuntime) -> None:
+    """Background task: the stream hub of this process."""
+    hub: StreamHub = rt.state["hub"]
+    with contextlib.suppress(asyncio.CancelledError):
+        await hub.run()

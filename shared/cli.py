@@ -1,0 +1,144 @@
+"""`lastmeter`: the operator's command line (run the dev stack, init, keys, dead letters)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.settings import REPO_ROOT, ServiceSettings
+
+HOME = Path(os.environ.get("LASTMETER_HOME", REPO_ROOT / ".lastmeter"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lastmeter", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start broker, PostgreSQL and the four services (embedded defaults)")
+    sub.add_parser("init", help="create topics, migrate every schema, provision demo keys")
+    keys = sub.add_parser("keys", help="create an API key")
+    keys.add_argument(
+        "--role", required=True, choices=["resident", "grid_worker", "department", "team", "street_office", "admin"]
+    )
+    keys.add_argument("--scope", help="department, team or street code the key is limited to")
+    keys.add_argument("--name", default="")
+    dlq = sub.add_parser("dlq", help="list or replay dead letters")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser("list")
+    dlq_list.add_argument("--service", choices=["intake", "routing", "sla", "notify"])
+    dlq_list.add_argument("--all", action="store_true", help="include replayed ones")
+    replay = dlq_sub.add_parser("replay", help="publish a dead letter again to its original topic")
+    replay.add_argument("service", choices=["intake", "routing", "sla", "notify"])
+    replay.add_argument("ids", nargs="+", type=int)
+    args = parser.parse_args(argv)
+
+    from shared.logging import configure_logging
+
+    configure_logging(service="lastmeter", level=os.environ.get("LASTMETER_LOG_LEVEL", "WARNING"))
+    if args.command == "run":
+        from shared.devrun import run_dev_stack
+
+        return run_dev_stack(HOME)
+    settings = ServiceSettings()
+    if args.command == "init":
+        return asyncio.run(_init(settings))
+    if args.command == "keys":
+        return asyncio.run(_create_key(settings, args.role, args.scope, args.name))
+    if args.dlq_command == "list":
+        return asyncio.run(_dlq_list(settings, args.service, args.all))
+    return asyncio.run(_dlq_replay(settings, args.service, args.ids))
+
+
+async def _init(settings: ServiceSettings) -> int:
+    from shared.catalogue import load_catalogue
+    from shared.provision import initialise
+
+    keys = await initialise(
+        dsn=settings.database_url,
+        bootstrap=settings.kafka_bootstrap_servers,
+        catalogue=load_catalogue(settings.catalogue_path),
+        keys_file=HOME / "demo-keys.json",
+        topic_prefix=settings.topic_prefix,
+        schema_prefix=settings.schema_prefix,
+    )
+    print(
+        f"initialised: topics, schemas, {1 + sum(len(v) for v in keys.values() if isinstance(v, dict))} keys "
+        f"(written to {HOME / 'demo-keys.json'})"
+    )
+    return 0
+
+
+async def _create_key(settings: ServiceSettings, role: Any, scope: str | None, name: str) -> int:
+    import asyncpg
+
+    from shared.auth import generate_key, insert_key
+
+    key = generate_key(role)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await insert_key(
+            conn, auth_schema=f"{settings.schema_prefix}auth", key=key, name=name or role, role=role, scope=scope
+        )
+    finally:
+        await conn.close()
+    print(key)
+    return 0
+
+
+async def _dlq_list(settings: ServiceSettings, service: str | None, include_replayed: bool) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        print(f"{'service':8} {'id':>6}  {'consumer':10} {'reason':18} {'origin':40} detail")
+        for name in [service] if service else ["intake", "routing", "sla", "notify"]:
+            schema = f"{settings.schema_prefix}{name}"
+            rows = await conn.fetch(
+                f'SELECT id, consumer, topic, partition, "offset", reason, detail, replayed_at FROM {schema}.dead_letters '
+                + ("" if include_replayed else "WHERE replayed_at IS NULL ")
+                + "ORDER BY id"
+            )
+            for r in rows:
+                origin = f"{r['topic']}[{r['partition']}]@{r['offset']}"
+                print(f"{name:8} {r['id']:>6}  {r['consumer']:10} {r['reason']:18} {origin:40} {r['detail'][:80]}")
+    finally:
+        await conn.close()
+    return 0
+
+
+async def _dlq_replay(settings: ServiceSettings, service: str, ids: list[int]) -> int:
+    """Queue the stored original messages for publishing again through the service's own outbox."""
+    import asyncpg
+
+    schema = f"{settings.schema_prefix}{service}"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                f"UPDATE {schema}.dead_letters SET replayed_at = now() WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL "
+                "RETURNING id, topic, key, payload",
+                ids,
+            )
+            for r in rows:
+                await conn.execute(
+                    f"INSERT INTO {schema}.outbox (topic, key, event_id, payload, headers) VALUES ($1, $2, $3, $4, $5::jsonb)",
+                    r["topic"],
+                    r["key"] or "",
+                    f"replay:{r['id']}",
+                    r["payload"] or b"",
+                    json.dumps({"dlq_replayed_from": str(r["id"])}),
+                )
+            await conn.execute("SELECT pg_notify($1, '')", f"{schema}_outbox")
+    finally:
+        await conn.close()
+    missing = sorted(set(ids) - {r["id"] for r in rows})
+    print(f"replayed {len(rows)} dead letter(s)" + (f"; not found or already replayed: {missing}" if missing else ""))
+    return 0 if not missing else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The consumer loop: batches in, effects and inbox rows in one transaction, offsets after.
+
+Rules (engineering brief): an event already in the inbox changes nothing; offsets are committed
+only after the transaction commits; a message that can never be processed goes to the
+dead-letter topic (through the outbox, in the same transaction) with its reason and original
+coordinates, and consumption carries on; transient failures retry the batch with backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from shared.clock import Clock
+from shared.events import CloudEvent, EventData, PoisonMessage, parse_event
+from shared.outbox import Outbox, OutgoingMessage
+from shared.retry import Backoff, is_transient
+from shared.topics import DEADLETTER
+
+log = structlog.get_logger(__name__)
+
+# A handler gets the live transaction and may write state and queue events; it raises
+# PoisonMessage for a business-impossible event (e.g. a case that does not exist).
+Handler = Callable[["HandlerContext", CloudEvent, Any], Awaitable[None]]
+# Bugs get this many tries before the event is dead-lettered instead of blocking its partition.
+HANDLER_ATTEMPTS = 3
+
+
+@dataclass
+class HandlerContext:
+    """What a handler may touch: the transaction, the outbox, the clock and a bound logger."""
+
+    conn: asyncpg.Connection
+    outbox: Outbox
+    clock: Clock
+    consumer: str
+    log: Any = field(default_factory=lambda: log)
+
+    async def publish(self, topic: str, event: CloudEvent) -> None:
+        """Queue an event; it is published after this transaction commits."""
+        await self.outbox.add(self.conn, topic, event)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """Which topics one consumer reads and which handler serves each event type."""
+
+    name: str
+    topics: Sequence[str]
+    handlers: Mapping[type[EventData], Handler]
+
+
+@dataclass
+class _Decoded:
+    record: ConsumerRecord
+    envelope: CloudEvent
+    payload: EventData
+
+
+class EventConsumer:
+    """Runs one ConsumerSpec for one process; several processes share the consumer group."""
+
+    def __init__(
+        self,
+        *,
+        spec: ConsumerSpec,
+        bootstrap_servers: str,
+        group_id: str,
+        topic_prefix: str,
+        pool: asyncpg.Pool,
+        outbox: Outbox,
+        clock: Clock,
+        batch_size: int = 500,
+    ) -> None:
+        self.spec = spec
+        self._pool = pool
+        self._outbox = outbox
+        self._clock = clock
+        self._prefix = topic_prefix
+        self._batch_size = batch_size
+        self._by_type = {model.TYPE: handler for model, handler in spec.handlers.items()}
+        self._consumer = AIOKafkaConsumer(
+            *(f"{topic_prefix}{t}" for t in spec.topics),
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=f"{group_id}-{spec.name}",
+            enable_auto_commit=False,
+            # New groups start at the beginning: the dev broker's "latest" is unreliable, and a
+            # durable consumer must not skip what was published before it first joined.
+            auto_offset_reset="earliest",
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=1000,
+            max_poll_interval_ms=300000,
+        )
+        self.processed = 0
+        self.dead_lettered = 0
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        backoff = Backoff()
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
+            except KafkaError as exc:
+                log.warning("fetch failed; retrying", error=str(exc))
+                await backoff.sleep()
+                continue
+            records = [r for recs in batches.values() for r in recs]
+            if not records:
+                continue
+            await self._apply_until_done(records)
+            offsets = {tp: recs[-1].offset + 1 for tp, recs in batches.items()}
+            try:
+                await self._consumer.commit(offsets)
+            except CommitFailedError:
+                # Partitions moved in a rebalance; their new owner redelivers and the inbox absorbs it.
+                log.warning("offset commit lost to a rebalance", partitions=len(offsets))
+            except KafkaError as exc:
+                log.warning("offset commit failed; batch will be redelivered", error=str(exc))
+            backoff.reset()
+
+    async def _apply_until_done(self, records: list[ConsumerRecord]) -> None:
+        """Apply a batch, retrying transient failures; poison never blocks the batch."""
+        backoff = Backoff()
+        careful = False
+        attempts = 0
+        while True:
+            try:
+                await self.apply(records, careful=careful, final_attempt=attempts + 1 >= HANDLER_ATTEMPTS)
+                return
+            except PoisonMessage:
+                careful = True  # redo event by event, each in a savepoint, to isolate the poison
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("batch failed transiently; retrying", error=str(exc))
+                else:
+                    attempts += 1
+                    careful = True
+                    log.exception("handler error", attempt=attempts)
+                await backoff.sleep()
+
+    async def apply(
+        self, records: Sequence[ConsumerRecord], *, careful: bool = False, final_attempt: bool = True
+    ) -> None:
+        """Apply records in one transaction: inbox, effects, dead letters, queued events."""
+        decoded: list[_Decoded] = []
+        dead: list[tuple[ConsumerRecord, PoisonMessage]] = []
+        for record in records:
+            try:
+                envelope, payload = parse_event(record.value)
+            except PoisonMessage as poison:
+                dead.append((record, poison))
+                continue
+            if envelope.type in self._by_type:
+                decoded.append(_Decoded(record, envelope, payload))
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await self._claim_inbox(conn, [d.envelope.id for d in decoded])
+            for item in decoded:
+                if item.envelope.id not in fresh:
+                    continue  # already applied (redelivery or a duplicate within the batch)
+                fresh.discard(item.envelope.id)
+                ctx = HandlerContext(
+                    conn=conn,
+                    outbox=self._outbox,
+                    clock=self._clock,
+                    consumer=self.spec.name,
+                    log=log.bind(
+                        case_id=item.envelope.subject, event_id=item.envelope.id, trace_id=item.envelope.traceid
+                    ),
+                )
+                handler = self._by_type[item.envelope.type]
+                if not careful:
+                    await handler(ctx, item.envelope, item.payload)
+                    continue
+                try:
+                    async with conn.transaction():  # a savepoint: one bad event rolls back alone
+                        await handler(ctx, item.envelope, item.payload)
+                except PoisonMessage as poison:
+                    dead.append((item.record, poison))
+                except Exception as exc:
+                    if is_transient(exc) or not final_attempt:
+                        raise
+                    dead.append((item.record, PoisonMessage("handler-error", f"{type(exc).__name__}: {exc}")))
+            if dead:
+                await self._dead_letter(conn, dead)
+        self.processed += len(decoded)
+        self.dead_lettered += len(dead)
+
+    async def _claim_inbox(self, conn: asyncpg.Connection, event_ids: list[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        rows = await conn.fetch(
+            "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            self.spec.name,
+            event_ids,
+        )
+        return {r["event_id"] for r in rows}
+
+    async def _dead_letter(self, conn: asyncpg.Connection, dead: list[tuple[ConsumerRecord, PoisonMessage]]) -> None:
+        messages = []
+        for record, poison in dead:
+            log.warning(
+                "dead-lettered",
+                reason=poison.reason,
+                detail=poison.detail[:200],
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            inserted = await conn.fetchval(
+                'INSERT INTO dead_letters (consumer, topic, partition, "offset", key, payload, reason, detail) '
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
+                self.spec.name,
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key.decode(errors="replace") if record.key else None,
+                record.value,
+                poison.reason,
+                poison.detail,
+            )
+            if inserted is None:
+                continue  # dead-lettered on an earlier delivery already
+            messages.append(
+                OutgoingMessage(
+                    topic=f"{self._prefix}{DEADLETTER}",
+                    key=record.key.decode(errors="replace") if record.key else "",
+                    event_id=f"{record.topic}:{record.partition}:{record.offset}",
+                    payload=record.value or b"",
+                    headers={
+                        "dlq_reason": poison.reason,
+                        "dlq_detail": poison.detail[:500],
+                        "dlq_consumer": self.spec.name,
+                        "dlq_topic": record.topic,
+                        "dlq_partition": str(record.partition),
+                        "dlq_offset": str(record.offset),
+                    },
+                )
+            )
+        await self._outbox.add_messages(conn, messages)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._consumer.assignment())

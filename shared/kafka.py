@@ -1,0 +1,66 @@
+"""aiokafka helpers: the producer, topic creation, and the one consumer loop every service uses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+
+def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+    """A producer that waits for all in-sync replicas.
+
+    Idempotence stays off: the dev broker (Tansu) cannot do InitProducerId, and the outbox plus
+    the consumers' inbox already make redelivery harmless.
+    """
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15000,
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, names: Iterable[str], *, partitions: int = 6) -> list[str]:
+    """Create the topics that are missing; return the ones created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lastmeter-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in dict.fromkeys(names) if n not in existing]
+        if not wanted:
+            return []
+        created: list[str] = []
+        for name in wanted:
+            try:
+                await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race
+        return created
+    finally:
+        await admin.close()
+
+
+async def wait_for_broker(bootstrap_servers: str, *, timeout: float = 30.0) -> None:
+    """Block until the broker answers metadata requests."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Exception | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except Exception as exc:
+            last = exc
+            await asyncio.sleep(0.3)
+        finally:
+            await admin.close()
+    raise TimeoutError(f"broker at {bootstrap_servers} did not answer: {last}")

@@ -1,0 +1,150 @@
+"""Transactional outbox: events are written with the state change and published by a relay.
+
+A service never publishes after committing. `Outbox.add` inserts into the service's `outbox`
+table inside the caller's transaction; `OutboxRelay` claims rows in id order, publishes them
+with acks=all and deletes them. One relay per service publishes at a time (a transaction-level
+advisory lock) so events of one case leave in the order they were written; the others stand by
+and take over at once if it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import asyncpg
+import orjson
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from shared.events import CloudEvent
+from shared.pg_listen import listen_forever
+from shared.retry import Backoff, is_transient
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One row for the outbox: already serialised, so dead letters of raw bytes fit too."""
+
+    topic: str
+    key: str
+    event_id: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+class Outbox:
+    """Writes events into a service's outbox table, within the caller's transaction."""
+
+    def __init__(self, *, schema: str, topic_prefix: str) -> None:
+        self.schema = schema
+        self.topic_prefix = topic_prefix
+        self.channel = f"{schema}_outbox"
+
+    def message(self, topic: str, event: CloudEvent, *, headers: dict[str, str] | None = None) -> OutgoingMessage:
+        """Build the row for `event` on the logical `topic`, keyed by its case id."""
+        return OutgoingMessage(
+            topic=f"{self.topic_prefix}{topic}",
+            key=event.subject,
+            event_id=event.id,
+            payload=event.to_bytes(),
+            headers={"ce_type": event.type, **(headers or {})},
+        )
+
+    async def add(self, conn: asyncpg.Connection, topic: str, event: CloudEvent) -> None:
+        """Queue one event for publishing when the surrounding transaction commits."""
+        await self.add_messages(conn, [self.message(topic, event)])
+
+    async def add_messages(self, conn: asyncpg.Connection, messages: Iterable[OutgoingMessage]) -> None:
+        """Queue several prepared messages at once (one round trip)."""
+        rows = [(m.topic, m.key, m.event_id, m.payload, orjson.dumps(m.headers).decode()) for m in messages]
+        if not rows:
+            return
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, event_id, payload, headers) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[])",
+            *map(list, zip(*rows, strict=True)),
+        )
+        # Delivered on commit only, and PostgreSQL folds repeats within one transaction.
+        await conn.execute("SELECT pg_notify($1, '')", self.channel)
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to the broker, in order, at least once."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        dsn: str,
+        producer: AIOKafkaProducer,
+        outbox: Outbox,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._producer = producer
+        self._outbox = outbox
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._lock_key = f"outbox:{outbox.schema}"
+        self.published = 0
+
+    async def run(self) -> None:
+        """Relay until cancelled: drain, then sleep until NOTIFY or the polling interval."""
+        listener = asyncio.create_task(
+            listen_forever(self._dsn, self._outbox.channel, self._wake.set), name="outbox-listen"
+        )
+        backoff = Backoff()
+        try:
+            while True:
+                try:
+                    sent = await self.publish_batch()
+                    backoff.reset()
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.exception("outbox relay failed; retrying")
+                    else:
+                        log.warning("outbox relay waiting for recovery", error=str(exc))
+                    await backoff.sleep()
+                    continue
+                if sent >= self._batch_size:
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def publish_batch(self) -> int:
+        """Publish one claimed batch; rows are deleted only after the broker acknowledged them."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            leader = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", self._lock_key)
+            if not leader:
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                headers = [(k, str(v).encode()) for k, v in orjson.loads(row["headers"]).items()]
+                futures.append(
+                    await self._producer.send(
+                        row["topic"], value=bytes(row["payload"]), key=row["key"].encode(), headers=headers
+                    )
+                )
+            await asyncio.gather(*futures)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        self.published += len(rows)
+        return len(rows)

@@ -1,0 +1,104 @@
+"""Bring a deployment to a usable state: topics, every schema migrated, API keys provisioned.
+
+`lastmeter init` (compose's one-shot `init` service), `lastmeter run` and the test fixtures all
+call `initialise`. Everything here is idempotent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+
+from shared.auth import Role, generate_key, insert_key
+from shared.catalogue import Catalogue
+from shared.db import migrate
+from shared.kafka import ensure_topics, wait_for_broker
+from shared.topics import CORE_TOPICS, PARTITIONS, audience_topic
+
+log = structlog.get_logger(__name__)
+
+SERVICES = ("intake", "routing", "sla", "notify")
+AUTH_MIGRATIONS = Path(__file__).parent / "auth_migrations"
+
+
+def service_migrations(name: str) -> Path:
+    """A service's migrations folder, wherever the package is installed."""
+    spec = importlib.util.find_spec(f"services.{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"service package services.{name} not found")
+    return Path(next(iter(spec.submodule_search_locations))) / "migrations"
+
+
+def all_topics(catalogue: Catalogue, *, prefix: str = "") -> list[str]:
+    """Core topics plus one audience topic per street office, department and team."""
+    audience = [audience_topic("street_office", s.code) for s in catalogue.street_offices]
+    audience += [audience_topic("department", d.code) for d in catalogue.departments]
+    audience += [audience_topic("team", t.code) for t in catalogue.teams]
+    return [f"{prefix}{t}" for t in (*CORE_TOPICS, *audience)]
+
+
+async def create_topics(bootstrap: str, catalogue: Catalogue, *, prefix: str = "") -> list[str]:
+    await wait_for_broker(bootstrap)
+    return await ensure_topics(bootstrap, all_topics(catalogue, prefix=prefix), partitions=PARTITIONS)
+
+
+async def migrate_all(dsn: str, *, schema_prefix: str = "") -> None:
+    await migrate(dsn, schema=f"{schema_prefix}auth", directories=[AUTH_MIGRATIONS])
+    for name in SERVICES:
+        await migrate(dsn, schema=f"{schema_prefix}{name}", directories=[service_migrations(name)])
+
+
+def _demo_plan(catalogue: Catalogue) -> list[tuple[str, Role, str | None, str]]:
+    """(group, role, scope, name) for every demo key."""
+    plan: list[tuple[str, Role, str | None, str]] = [("admin", "admin", None, "admin")]
+    plan += [("street_offices", "street_office", s.code, f"street office {s.code}") for s in catalogue.street_offices]
+    plan += [("grid_workers", "grid_worker", s.code, f"grid worker {s.code}") for s in catalogue.street_offices]
+    plan += [("departments", "department", d.code, f"department {d.code}") for d in catalogue.departments]
+    plan += [("teams", "team", t.code, f"team {t.code}") for t in catalogue.teams]
+    return plan
+
+
+async def provision_demo_keys(
+    dsn: str, catalogue: Catalogue, *, keys_file: Path | None, schema_prefix: str = ""
+) -> dict[str, Any]:
+    """Keys for every role and catalogue entry, reusing those already in `keys_file`."""
+    existing: dict[str, Any] = json.loads(keys_file.read_text()) if keys_file and keys_file.exists() else {}
+    keys: dict[str, Any] = {"admin": None, "street_offices": {}, "grid_workers": {}, "departments": {}, "teams": {}}
+    conn = await asyncpg.connect(dsn)
+    try:
+        for group, role, scope, name in _demo_plan(catalogue):
+            if group == "admin":
+                key = existing.get("admin") or generate_key(role)
+                keys["admin"] = key
+            else:
+                key = existing.get(group, {}).get(scope) or generate_key(role)
+                keys[group][scope] = key
+            await insert_key(conn, auth_schema=f"{schema_prefix}auth", key=key, name=name, role=role, scope=scope)
+    finally:
+        await conn.close()
+    if keys_file:
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        keys_file.write_text(json.dumps(keys, indent=2, ensure_ascii=False))
+        keys_file.chmod(0o600)
+    return keys
+
+
+async def initialise(
+    *,
+    dsn: str,
+    bootstrap: str,
+    catalogue: Catalogue,
+    keys_file: Path | None,
+    topic_prefix: str = "",
+    schema_prefix: str = "",
+) -> dict[str, Any]:
+    """Topics, migrations and demo keys; returns the keys."""
+    created = await create_topics(bootstrap, catalogue, prefix=topic_prefix)
+    log.info("topics ready", created=len(created))
+    await migrate_all(dsn, schema_prefix=schema_prefix)
+    return await provision_demo_keys(dsn, catalogue, keys_file=keys_file, schema_prefix=schema_prefix)

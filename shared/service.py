@@ -1,0 +1,206 @@
+"""The one lifecycle every service shares: migrate, pool, producer, relay, consumers, HTTP.
+
+A service's `main.py` is its only wiring point: it names its settings, migrations, consumers
+and routers, and hands them to `build_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from shared.auth import KeyStore
+from shared.catalogue import Catalogue, load_catalogue
+from shared.clock import Clock, SystemClock
+from shared.consumer import ConsumerSpec, EventConsumer
+from shared.db import create_pool, migrate
+from shared.http import BodyLimitMiddleware, install_error_handlers
+from shared.kafka import make_producer
+from shared.logging import configure_logging
+from shared.outbox import Outbox, OutboxRelay
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+# Extra background work a service runs beside its consumers (e.g. SLA timers); gets the runtime.
+BackgroundTask = Callable[["ServiceRuntime"], Awaitable[None]]
+AUTH_MIGRATIONS = Path(__file__).parent / "auth_migrations"
+
+
+class ServiceRuntime:
+    """Everything one service process holds while it runs. No module-level globals."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations: Path | None,
+        consumers: Sequence[ConsumerSpec] = (),
+        background: Sequence[BackgroundTask] = (),
+        clock: Clock | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.catalogue: Catalogue = catalogue or load_catalogue(settings.catalogue_path)
+        self.outbox = Outbox(schema=settings.db_schema, topic_prefix=settings.topic_prefix)
+        self._migrations = migrations
+        self._specs = list(consumers)
+        self._background = list(background)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.consumers: list[EventConsumer] = []
+        self.state: dict[str, Any] = {}  # service-specific singletons (caches, brokers of SSE ...)
+        self.pool: asyncpg.Pool
+        self.keys: KeyStore
+        self.relay: OutboxRelay
+
+    @property
+    def auth_schema(self) -> str:
+        return f"{self.settings.schema_prefix}auth"
+
+    async def start(self) -> None:
+        """Migrate, connect and start the relay, consumers and background tasks."""
+        s = self.settings
+        await migrate(s.database_url, schema=self.auth_schema, directories=[AUTH_MIGRATIONS])
+        await migrate(s.database_url, schema=s.db_schema, directories=[self._migrations] if self._migrations else [])
+        self.pool = await create_pool(
+            s.database_url, schema=s.db_schema, min_size=s.db_pool_min, max_size=s.db_pool_max
+        )
+        self.keys = KeyStore(pool=self.pool, auth_schema=self.auth_schema, secret=s.token_secret.get_secret_value())
+        self.producer = make_producer(s.kafka_bootstrap_servers, client_id=s.service)
+        await self.producer.start()
+        self.relay = OutboxRelay(pool=self.pool, dsn=s.database_url, producer=self.producer, outbox=self.outbox)
+        self._spawn(self.relay.run(), "outbox-relay")
+        for spec in self._specs:
+            consumer = EventConsumer(
+                spec=spec,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                group_id=f"{s.consumer_group}.{spec.name}",
+                topic_prefix=s.topic_prefix,
+                pool=self.pool,
+                outbox=self.outbox,
+                clock=self.clock,
+                batch_size=s.consumer_batch,
+            )
+            await consumer.start()
+            self.consumers.append(consumer)
+            self._spawn(consumer.run(), f"consumer-{spec.name}")
+        for task in self._background:
+            self._spawn(task(self), getattr(task, "__name__", "background"))
+        log.info("service started", port=s.port, schema=s.db_schema, consumers=[c.spec.name for c in self.consumers])
+
+    def add_consumer(self, spec: ConsumerSpec) -> None:
+        """Register a consumer before start (handlers often need the runtime itself)."""
+        self._specs.append(spec)
+
+    def add_background(self, task: BackgroundTask) -> None:
+        """Register extra background work before start."""
+        self._background.append(task)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+    async def stop(self) -> None:
+        """Stop background work first, then the clients it used."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for consumer in self.consumers:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pool.close(), 5)
+
+    async def readiness(self) -> dict[str, str]:
+        """Check the database and the broker; each value is 'ok' or the failure."""
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2):
+                await self.pool.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            async with asyncio.timeout(2):
+                await self.producer.client.fetch_all_metadata()
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        return checks
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task died", task=task.get_name(), error=repr(task.exception()))
+
+
+def build_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    body_limits: dict[str, int] | None = None,
+    description: str = "",
+) -> FastAPI:
+    """A FastAPI app with health, readiness, errors and body limits around the service's routers."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, default_limit=runtime.settings.max_body_bytes, limits=body_limits)
+
+    @app.get("/healthz", tags=["ops"], summary="Process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.settings.service}
+
+    @app.get("/readyz", tags=["ops"], summary="Database and broker reachable (503 otherwise)")
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
+    """Run one service process under uvicorn (the entry point `python -m services.<name>` uses)."""
+    configure_logging(service=settings.service, level=settings.log_level, json=settings.log_json)
+    app = app_factory(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )

@@ -1,0 +1,63 @@
+"""Settings shared by every service: one pydantic-settings base, built at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_TOKEN_SECRET = "dev-only-not-secret"
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration of one lastmeter process, read from the environment (LASTMETER_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="LASTMETER_", extra="ignore")
+
+    service: str = "lastmeter"
+    env: Literal["dev", "test", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS keep their conventional unprefixed names.
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        validation_alias=AliasChoices("DATABASE_URL", "LASTMETER_DATABASE_URL"),
+    )
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LASTMETER_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    # Tests give every case its own prefix so they never see each other's topics or tables.
+    topic_prefix: str = ""
+    schema_prefix: str = ""
+    catalogue_path: Path = REPO_ROOT / "catalogue" / "demo.yaml"
+    token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
+    max_body_bytes: int = 1_000_000
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    consumer_batch: int = 500
+    log_level: str = "INFO"
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> ServiceSettings:
+        if self.env == "prod" and self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
+            raise ValueError("LASTMETER_TOKEN_SECRET must be set to a real secret when LASTMETER_ENV=prod")
+        return self
+
+    @property
+    def db_schema(self) -> str:
+        """The PostgreSQL schema this service owns."""
+        return f"{self.schema_prefix}{self.service}"
+
+    def topic(self, name: str) -> str:
+        """The broker topic name for a logical topic, with this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def consumer_group(self) -> str:
+        """Consumer group id shared by every process of this service."""
+        return f"{self.topic_prefix}{self.service}"

