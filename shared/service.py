@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from shared.auth import KeyStore
 from shared.catalogue import Catalogue, load_catalogue
+from shared.catalogue_sync import follow_catalogue, latest_stored
 from shared.clock import Clock, SystemClock
 from shared.consumer import ConsumerSpec, EventConsumer
 from shared.db import create_pool, migrate
@@ -29,6 +30,7 @@ from shared.kafka import make_producer
 from shared.logging import configure_logging
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import ServiceSettings
+from shared.topics import CATALOGUE_EVENTS
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +61,7 @@ class ServiceRuntime:
         self._background = list(background)
         self._tasks: list[asyncio.Task[None]] = []
         self.consumers: list[EventConsumer] = []
+        self.catalogue_listeners: list[Callable[[Catalogue], None]] = []
         self.state: dict[str, Any] = {}  # service-specific singletons (caches, brokers of SSE ...)
         self.pool: asyncpg.Pool
         self.keys: KeyStore
@@ -76,11 +79,24 @@ class ServiceRuntime:
         self.pool = await create_pool(
             s.database_url, schema=s.db_schema, min_size=s.db_pool_min, max_size=s.db_pool_max
         )
+        stored = await latest_stored(self.pool)
+        if stored is not None and stored.version > self.catalogue.version:
+            self.catalogue = stored
         self.keys = KeyStore(pool=self.pool, auth_schema=self.auth_schema, secret=s.token_secret.get_secret_value())
         self.producer = make_producer(s.kafka_bootstrap_servers, client_id=s.service)
         await self.producer.start()
         self.relay = OutboxRelay(pool=self.pool, dsn=s.database_url, producer=self.producer, outbox=self.outbox)
         self._spawn(self.relay.run(), "outbox-relay")
+        self._spawn(
+            follow_catalogue(
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                topic=s.topic(CATALOGUE_EVENTS),
+                pool=self.pool,
+                current=lambda: self.catalogue,
+                apply=self.apply_catalogue,
+            ),
+            "catalogue-follower",
+        )
         for spec in self._specs:
             consumer = EventConsumer(
                 spec=spec,
@@ -98,6 +114,12 @@ class ServiceRuntime:
         for task in self._background:
             self._spawn(task(self), getattr(task, "__name__", "background"))
         log.info("service started", port=s.port, schema=s.db_schema, consumers=[c.spec.name for c in self.consumers])
+
+    def apply_catalogue(self, catalogue: Catalogue) -> None:
+        """Swap in a new catalogue version (handlers read `runtime.catalogue` on every event)."""
+        self.catalogue = catalogue
+        for listener in self.catalogue_listeners:
+            listener(catalogue)
 
     def add_consumer(self, spec: ConsumerSpec) -> None:
         """Register a consumer before start (handlers often need the runtime itself)."""

@@ -11,14 +11,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from shared.catalogue import Catalogue, load_catalogue
 from shared.devstack import EmbeddedPostgres, docker_engine_available, start_broker
@@ -123,15 +120,6 @@ async def keys(kafka_bootstrap: str, database_url: str, prefix: str, catalogue: 
         topic_prefix=prefix,
         schema_prefix=prefix,
     )
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run an app's lifespan (its consumers and relay included) and give an HTTP client to it."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
 
 
 @pytest.fixture(scope="session")
