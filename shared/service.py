@@ -17,6 +17,7 @@ import asyncpg
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from shared.auth import KeyStore
@@ -194,6 +195,12 @@ def build_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=runtime.settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+    )
     app.add_middleware(BodyLimitMiddleware, default_limit=runtime.settings.max_body_bytes, limits=body_limits)
 
     @app.get("/healthz", tags=["ops"], summary="Process is alive")

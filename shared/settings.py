@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     catalogue_path: Path = REPO_ROOT / "catalogue" / "demo.yaml"
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     max_body_bytes: int = 1_000_000
+    # Browsers on other origins (the dashboard served by notify reads sla's rates) may call the API.
+    cors_origins: list[str] = ["*"]
     db_pool_min: int = 2
     db_pool_max: int = 10
     consumer_batch: int = 500
