@@ -77,6 +77,7 @@ class EventConsumer:
         outbox: Outbox,
         clock: Clock,
         batch_size: int = 500,
+        rebalance_timeout_ms: int = 10000,
     ) -> None:
         self.spec = spec
         self._pool = pool
@@ -97,6 +98,7 @@ class EventConsumer:
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
             max_poll_interval_ms=300000,
+            rebalance_timeout_ms=rebalance_timeout_ms,
         )
         self.processed = 0
         self.dead_lettered = 0

@@ -108,6 +108,7 @@ class ServiceRuntime:
                 outbox=self.outbox,
                 clock=self.clock,
                 batch_size=s.consumer_batch,
+                rebalance_timeout_ms=s.kafka_rebalance_timeout_ms,
             )
             await consumer.start()
             self.consumers.append(consumer)

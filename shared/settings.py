@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     db_pool_min: int = 2
     db_pool_max: int = 10
     consumer_batch: int = 500
+    # How long a group waits for members to rejoin in a rebalance; it also bounds how long a new
+    # member's first join takes on the dev broker, so tests and `make run` use a short one.
+    kafka_rebalance_timeout_ms: int = 10000
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 

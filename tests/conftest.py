@@ -89,6 +89,7 @@ def env(kafka_bootstrap: str, database_url: str, prefix: str) -> dict[str, str]:
         "LASTMETER_SCHEMA_PREFIX": prefix,
         "LASTMETER_ENV": "test",
         "LASTMETER_LOG_JSON": "true",
+        "LASTMETER_KAFKA_REBALANCE_TIMEOUT_MS": "1000",
     }
 
 
@@ -103,6 +104,7 @@ def make_settings(kafka_bootstrap: str, database_url: str, prefix: str) -> Calla
             topic_prefix=prefix,
             schema_prefix=prefix,
             env="test",
+            kafka_rebalance_timeout_ms=1000,
             **overrides,
         )
 

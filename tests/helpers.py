@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -43,7 +42,7 @@ async def read_topic(
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
-        group_id=f"test-{uuid.uuid4().hex}",
+        group_id=None,  # no group: reads every partition at once, without a join
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

@@ -32,6 +32,8 @@ class CaseRouted(EventData):
     vulnerable: bool = False
     pairing_id: str | None = None
     assignee: Assignee
+    # The paired volunteer (member code, never a name) when the paired resident's team was chosen.
+    member: str | None = None
     co_handlers: list[Assignee] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
     previous_assignees: list[Assignee] = Field(default_factory=list)
@@ -84,6 +86,10 @@ class ArbitrationRequested(EventData):
     street: str
     reason: str
     previous_assignees: list[Assignee] = Field(default_factory=list)
+    decline_count: int = 0
+    category: str | None = None
+    community: str | None = None
+    priority: str = "normal"
     requested_at: datetime
 
 

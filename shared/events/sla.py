@@ -12,6 +12,11 @@ from shared.events.envelope import EventData, register
 
 DeadlineKind = Literal["response", "first_feedback", "resolution"]
 EscalationLevel = Literal["remind", "supervise", "district"]
+# Why a DeadlineArmed was published: first armed, recomputed (priority change), clocks paused or
+# resumed (waiting on the resident), or the same deadline handed to a new assignee.
+ArmReason = Literal["armed", "recomputed", "paused", "resumed", "reassigned"]
+# Why a clock stopped: the event that met it, or why it no longer applies.
+StopReason = Literal["signed", "declined", "progress", "resolved", "superseded", "closed"]
 
 
 @register
@@ -29,6 +34,8 @@ class DeadlineArmed(EventData):
     calendar: str | None = None
     started_at: datetime
     due_at: datetime | None  # None while paused
+    round: int = 1  # resolution round: 1, then +1 per reopen
+    reason: ArmReason = "armed"
 
 
 @register
@@ -44,6 +51,8 @@ class DeadlineWarning(EventData):
     assignee: Assignee | None = None
     due_at: datetime
     at: datetime
+    attempt: int = 1
+    round: int = 1
 
 
 @register
@@ -58,6 +67,8 @@ class DeadlineBreached(EventData):
     assignee: Assignee | None = None
     due_at: datetime
     breached_at: datetime
+    attempt: int = 1
+    round: int = 1
 
 
 @register
@@ -74,6 +85,10 @@ class CaseEscalated(EventData):
     target_kind: Literal["department", "team", "street_office", "district"]
     target_code: str
     at: datetime
+    due_at: datetime | None = None
+    after: float | None = None  # the share of the window elapsed when this step was due (1.5 = 150 %)
+    attempt: int = 1
+    round: int = 1
 
 
 @register
@@ -88,3 +103,7 @@ class DeadlineStopped(EventData):
     met: bool
     due_at: datetime | None
     stopped_at: datetime
+    reason: StopReason | None = None
+    assignee: Assignee | None = None
+    attempt: int = 1
+    round: int = 1
