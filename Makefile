@@ -16,9 +16,10 @@ help:
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit("lastmeter needs Python 3.11+") if sys.version_info < (3, 11) else None'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "· installing lastmeter and its dependencies into $(VENV) (log: $(VENV)/install.log) …"
+	@$(BIN)/python -m pip install -e '.[test]' > $(VENV)/install.log 2>&1 || (tail -30 $(VENV)/install.log; exit 1)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

