@@ -50,6 +50,7 @@ __all__ = [
     "load_catalogue",
     "parse_catalogue",
     "parse_duration",
+    "read_catalogue_text",
 ]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -531,11 +532,15 @@ _Loader.yaml_implicit_resolvers = {
 def load_catalogue(path: str | Path) -> Catalogue:
     """Read a YAML catalogue file and validate it completely (raises CatalogueError, OSError)."""
     source = Path(path)
+    return parse_catalogue(read_catalogue_text(source.read_text(encoding="utf-8"), source=str(source)))
+
+
+def read_catalogue_text(text: str, *, source: str = "(body)") -> Any:
+    """Parse YAML (or JSON, which YAML reads too) into plain data; CatalogueError at `source` if it is not."""
     try:
-        data = yaml.load(source.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.YAMLError as exc:
-        raise CatalogueError([CatalogueProblem(str(source), f"invalid YAML: {exc}")]) from None
-    return parse_catalogue(data)
+        raise CatalogueError([CatalogueProblem(source, f"invalid YAML: {exc}")]) from None
 
 
 def parse_catalogue(data: Mapping[str, Any]) -> Catalogue:

@@ -98,7 +98,8 @@ async def _dlq_list(settings: ServiceSettings, service: str | None, include_repl
         for name in [service] if service else ["intake", "routing", "sla", "notify"]:
             schema = f"{settings.schema_prefix}{name}"
             rows = await conn.fetch(
-                f'SELECT id, consumer, topic, partition, "offset", reason, detail, replayed_at FROM {schema}.dead_letters '
+                'SELECT id, consumer, topic, partition, "offset", reason, detail, replayed_at '
+                f"FROM {schema}.dead_letters "
                 + ("" if include_replayed else "WHERE replayed_at IS NULL ")
                 + "ORDER BY id"
             )
@@ -119,13 +120,14 @@ async def _dlq_replay(settings: ServiceSettings, service: str, ids: list[int]) -
     try:
         async with conn.transaction():
             rows = await conn.fetch(
-                f"UPDATE {schema}.dead_letters SET replayed_at = now() WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL "
-                "RETURNING id, topic, key, payload",
+                f"UPDATE {schema}.dead_letters SET replayed_at = now() "
+                "WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL RETURNING id, topic, key, payload",
                 ids,
             )
             for r in rows:
                 await conn.execute(
-                    f"INSERT INTO {schema}.outbox (topic, key, event_id, payload, headers) VALUES ($1, $2, $3, $4, $5::jsonb)",
+                    f"INSERT INTO {schema}.outbox (topic, key, event_id, payload, headers) "
+                    "VALUES ($1, $2, $3, $4, $5::jsonb)",
                     r["topic"],
                     r["key"] or "",
                     f"replay:{r['id']}",

@@ -191,10 +191,12 @@ class EventConsumer:
                         await handler(ctx, item.envelope, item.payload)
                 except PoisonMessage as poison:
                     dead.append((item.record, poison))
+                    await self._forget(conn, item.envelope.id)
                 except Exception as exc:
                     if is_transient(exc) or not final_attempt:
                         raise
                     dead.append((item.record, PoisonMessage("handler-error", f"{type(exc).__name__}: {exc}")))
+                    await self._forget(conn, item.envelope.id)
             if dead:
                 await self._dead_letter(conn, dead)
         self.processed += len(decoded)
@@ -210,6 +212,10 @@ class EventConsumer:
             event_ids,
         )
         return {r["event_id"] for r in rows}
+
+    async def _forget(self, conn: asyncpg.Connection, event_id: str) -> None:
+        """Un-claim a dead-lettered event, so replaying it once fixed is not mistaken for a duplicate."""
+        await conn.execute("DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self.spec.name, event_id)
 
     async def _dead_letter(self, conn: asyncpg.Connection, dead: list[tuple[ConsumerRecord, PoisonMessage]]) -> None:
         messages = []

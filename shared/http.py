@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -118,38 +119,39 @@ class BodyLimitMiddleware:
                 await _too_large(send, limit)
                 return
         received = 0
+        rejected = False
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    # Answer 413 now and tell the app the client went away: frameworks turn an
+                    # exception raised here into a generic 400, which would hide the reason.
+                    rejected = True
+                    if not response_started:
+                        await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal response_started
+            if rejected:
+                return  # we already answered 413; drop whatever the app says after the disconnect
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await _too_large(send, limit)
-
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = (
-        '{"error":"payload_too_large","message":"request body is larger than the limit of %d bytes"}' % limit
-    ).encode()
+    message = f"request body is larger than the limit of {limit} bytes"
+    body = f'{{"error":"payload_too_large","message":"{message}"}}'.encode()
     await send(
         {
             "type": "http.response.start",
@@ -158,6 +160,38 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """Bind a trace id to every log line of a request (from `X-Request-ID`, else a new one) and echo it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")[:64]
+        trace_id = incoming or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(trace_id=trace_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", trace_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            structlog.contextvars.unbind_contextvars("trace_id", "principal")
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the request being served, to carry into the events it causes."""
+    value = structlog.contextvars.get_contextvars().get("trace_id")
+    return str(value) if value else None
 
 
 async def authenticate(request: Request) -> Principal:

@@ -48,9 +48,9 @@ async def ensure_topics(bootstrap_servers: str, names: Iterable[str], *, partiti
         await admin.close()
 
 
-async def wait_for_broker(bootstrap_servers: str, *, timeout: float = 30.0) -> None:
+async def wait_for_broker(bootstrap_servers: str, *, within: float = 30.0) -> None:
     """Block until the broker answers metadata requests."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     last: Exception | None = None
     while asyncio.get_running_loop().time() < deadline:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
@@ -63,4 +63,4 @@ async def wait_for_broker(bootstrap_servers: str, *, timeout: float = 30.0) -> N
             await asyncio.sleep(0.3)
         finally:
             await admin.close()
-    raise TimeoutError(f"broker at {bootstrap_servers} did not answer: {last}")
+    raise TimeoutError(f"broker at {bootstrap_servers} did not answer within {within}s: {last}")

@@ -67,7 +67,7 @@ async def provision_demo_keys(
     dsn: str, catalogue: Catalogue, *, keys_file: Path | None, schema_prefix: str = ""
 ) -> dict[str, Any]:
     """Keys for every role and catalogue entry, reusing those already in `keys_file`."""
-    existing: dict[str, Any] = json.loads(keys_file.read_text()) if keys_file and keys_file.exists() else {}
+    existing = _read_keys(keys_file)
     keys: dict[str, Any] = {"admin": None, "street_offices": {}, "grid_workers": {}, "departments": {}, "teams": {}}
     conn = await asyncpg.connect(dsn)
     try:
@@ -82,10 +82,18 @@ async def provision_demo_keys(
     finally:
         await conn.close()
     if keys_file:
-        keys_file.parent.mkdir(parents=True, exist_ok=True)
-        keys_file.write_text(json.dumps(keys, indent=2, ensure_ascii=False))
-        keys_file.chmod(0o600)
+        _write_keys(keys_file, keys)
     return keys
+
+
+def _read_keys(keys_file: Path | None) -> dict[str, Any]:
+    return json.loads(keys_file.read_text()) if keys_file and keys_file.exists() else {}
+
+
+def _write_keys(keys_file: Path, keys: dict[str, Any]) -> None:
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    keys_file.write_text(json.dumps(keys, indent=2, ensure_ascii=False))
+    keys_file.chmod(0o600)  # the keys are secrets
 
 
 async def initialise(

@@ -26,7 +26,7 @@ from shared.catalogue_sync import follow_catalogue, latest_stored
 from shared.clock import Clock, SystemClock
 from shared.consumer import ConsumerSpec, EventConsumer
 from shared.db import create_pool, migrate
-from shared.http import BodyLimitMiddleware, install_error_handlers
+from shared.http import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
 from shared.kafka import make_producer
 from shared.logging import configure_logging
 from shared.outbox import Outbox, OutboxRelay
@@ -203,6 +203,7 @@ def build_app(
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
     )
     app.add_middleware(BodyLimitMiddleware, default_limit=runtime.settings.max_body_bytes, limits=body_limits)
+    app.add_middleware(RequestContextMiddleware)
 
     @app.get("/healthz", tags=["ops"], summary="Process is alive")
     async def healthz() -> dict[str, str]:

