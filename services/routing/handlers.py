@@ -1,70 +1,94 @@
-"""Routing's reactions: a submitted need gets an assignee."""
+"""Routing's reactions: a submitted need gets an assignee; the resident's feedback closes or reopens a case."""
 
 from __future__ import annotations
 
-from services.routing import rules, store
+from services.routing import dispatch, store
+from services.routing.dispatch import Tx
 from shared.consumer import ConsumerSpec, HandlerContext
-from shared.events import CloudEvent, make_event
-from shared.events.intake import NeedSubmitted
-from shared.events.routing import CaseRouted
+from shared.events import CloudEvent, PoisonMessage
+from shared.events.intake import FeedbackReceived, NeedSubmitted
+from shared.events.routing import CaseClosed, CaseReopened
 from shared.service import ServiceRuntime
-from shared.topics import INTAKE_EVENTS, ROUTING_EVENTS
-
-SOURCE = "/lastmeter/routing"
+from shared.topics import INTAKE_EVENTS
 
 
 def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
-    """What routing consumes."""
+    """What routing consumes (one consumer, so a case's need and feedback stay in order)."""
+
+    def tx_of(ctx: HandlerContext, envelope: CloudEvent) -> Tx:
+        return Tx(
+            conn=ctx.conn,
+            outbox=ctx.outbox,
+            catalogue=rt.catalogue,
+            now=ctx.clock.now(),
+            trace_id=envelope.traceid or envelope.id,
+        )
 
     async def on_need_submitted(ctx: HandlerContext, envelope: CloudEvent, need: NeedSubmitted) -> None:
         """Decide who acts and publish `case routed`."""
-        now = ctx.clock.now()
-        if not await store.insert_case(
-            ctx.conn, case_id=need.case_id, need=need.model_dump(mode="json"), submitted_at=need.submitted_at, now=now
-        ):
-            return  # the same case arrived under another event id; it is routed already
-        catalogue = rt.catalogue
-        decision = rules.decide(
-            rules.NeedFacts(
-                category=need.category,
-                community=need.community,
-                street=need.street,
-                vulnerable=need.vulnerable,
-                pairing_id=need.pairing_id,
-            ),
-            catalogue,
-        )
-        attempt = await store.record_assignment(
+        tx = tx_of(ctx, envelope)
+        if tx.catalogue.street(need.street) is None:
+            raise PoisonMessage("unknown-street", f"street {need.street!r} is not in catalogue v{tx.catalogue.version}")
+        case = await store.insert_case(
             ctx.conn,
             case_id=need.case_id,
-            assignee=decision.assignee,
-            co_handlers=decision.co_handlers,
-            reasons=decision.reasons,
-            now=now,
-        )
-        category = catalogue.category(need.category) if need.category else None
-        routed = CaseRouted(
-            case_id=need.case_id,
-            category=need.category,
-            description=need.description,
-            community=need.community,
-            street=need.street,
-            location=need.location,
-            address=need.address,
-            priority=need.priority,
-            vulnerable=need.vulnerable,
-            assignee=decision.assignee,
-            co_handlers=list(decision.co_handlers),
-            reasons=list(decision.reasons),
-            attempt=attempt,
-            sla_class=category.sla_class if category else None,
+            need=need.model_dump(mode="json"),
             submitted_at=need.submitted_at,
-            routed_at=now,
+            now=tx.now,
         )
-        await ctx.publish(
-            ROUTING_EVENTS,
-            make_event(routed, source=SOURCE, subject=need.case_id, time=now, trace_id=envelope.traceid or envelope.id),
-        )
-        ctx.log.info("case routed", assignee=f"{decision.assignee.kind}:{decision.assignee.code}")
+        if case is None:
+            return  # the same case arrived under another event id; it is routed already
+        decision = await dispatch.choose(tx, case_id=case.case_id, facts=dispatch.facts_of(case), exclude=())
+        await dispatch.assign(tx, case, decision)  # decided_by "triage" is kept for the street office's triage
+        ctx.log.info("case routed", assignee=f"{decision.assignee.kind}:{decision.assignee.code}", rule=decision.rule)
 
-    return [ConsumerSpec(name="decide", topics=[INTAKE_EVENTS], handlers={NeedSubmitted: on_need_submitted})]
+    async def on_feedback(ctx: HandlerContext, envelope: CloudEvent, feedback: FeedbackReceived) -> None:
+        """Dissatisfied or unsolved: back to the last assignee, escalated; otherwise the case is closed."""
+        tx = tx_of(ctx, envelope)
+        case = await store.get_case(ctx.conn, case_id=feedback.case_id, for_update=True)
+        if case is None:
+            raise PoisonMessage("unknown-case", f"routing has no case {feedback.case_id}")
+        if feedback.round < case.round or case.status == "closed":
+            ctx.log.info("stale feedback ignored", round=feedback.round, status=case.status)
+            return  # an answer for an earlier round, or a repeated one: already acted on
+        if case.status != "resolved" or feedback.round > case.round:
+            raise PoisonMessage(
+                "wrong-state", f"feedback round {feedback.round} for case {case.case_id} which is {case.status}"
+            )
+        assignee = case.assignee
+        verdict = f"solved={'yes' if feedback.solved else 'no'}, {feedback.satisfaction}"
+        note = f"{verdict}: {feedback.comment}" if feedback.comment else verdict
+        await store.add_step(
+            ctx.conn, case_id=case.case_id, round_=case.round, action="feedback", actor="resident", note=note, at=tx.now
+        )
+        if not feedback.reopen:
+            await store.set_status(ctx.conn, case_id=case.case_id, status="closed", now=tx.now, closed_at=tx.now)
+            await tx.publish(
+                case.case_id,
+                CaseClosed(case_id=case.case_id, assignee=assignee, solved=feedback.solved, closed_at=tx.now),
+            )
+            return
+        if assignee is None:
+            raise PoisonMessage("wrong-state", f"case {case.case_id} has no assignee to reopen to")
+        if assignee.kind == "team":
+            # The team already owned this work: the reopened case returns to it even at capacity.
+            await store.take_team_slot(ctx.conn, case_id=case.case_id, team=assignee.code, capacity=0, force=True)
+        new_round = case.round + 1
+        await store.set_status(ctx.conn, case_id=case.case_id, status="reopened", now=tx.now, round=new_round)
+        reopened = CaseReopened(
+            case_id=case.case_id,
+            assignee=assignee,
+            round=new_round,
+            reason=f"resident's callback (回访) round {feedback.round}: {note}"[:1000],
+            escalated=True,
+            reopened_at=tx.now,
+        )
+        await tx.publish(case.case_id, reopened)
+
+    return [
+        ConsumerSpec(
+            name="decide",
+            topics=[INTAKE_EVENTS],
+            handlers={NeedSubmitted: on_need_submitted, FeedbackReceived: on_feedback},
+        )
+    ]

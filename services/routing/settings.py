@@ -1,5 +1,7 @@
 """Routing's settings."""
 
+from pydantic import Field
+
 from shared.settings import ServiceSettings
 
 
@@ -8,3 +10,7 @@ class RoutingSettings(ServiceSettings):
 
     service: str = "routing"
     port: int = 8002
+    # After this many declines (退单) a case goes to the street office's arbitration queue.
+    max_declines: int = Field(2, ge=1, le=10)
+    # A catalogue file is larger than the usual request body.
+    max_catalogue_bytes: int = Field(5_000_000, ge=10_000)

@@ -1,7 +1,9 @@
-"""Routing's SQL."""
+"""Routing's SQL: cases, decisions, declines, steps and team capacity."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,27 +12,102 @@ import orjson
 
 from shared.events import Assignee
 
+Executor = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclass(frozen=True)
+class Case:
+    """Routing's row for one case."""
+
+    case_id: str
+    category: str | None
+    community: str
+    street: str
+    priority: str
+    status: str
+    assignee: Assignee | None
+    co_handlers: tuple[Assignee, ...]
+    member: str | None
+    attempt: int
+    decided_by: str
+    final: bool
+    decline_count: int
+    round: int
+    team_slot: str | None
+    need: dict[str, Any]
+    submitted_at: datetime
+    updated_at: datetime
+    signed_at: datetime | None
+    first_feedback_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+
+
+def _assignees(raw: Any) -> tuple[Assignee, ...]:
+    items = orjson.loads(raw) if isinstance(raw, str | bytes) else raw or []
+    return tuple(Assignee.model_validate(i) for i in items)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def to_case(row: asyncpg.Record) -> Case:
+    """A case from its row."""
+    need = row["need"]
+    return Case(
+        case_id=row["case_id"],
+        category=row["category"],
+        community=row["community"],
+        street=row["street"],
+        priority=row["priority"],
+        status=row["status"],
+        assignee=Assignee(kind=row["assignee_kind"], code=row["assignee_code"]) if row["assignee_kind"] else None,
+        co_handlers=_assignees(row["co_handlers"]),
+        member=row["member"],
+        attempt=row["attempt"],
+        decided_by=row["decided_by"],
+        final=row["final"],
+        decline_count=row["decline_count"],
+        round=row["round"],
+        team_slot=row["team_slot"],
+        need=orjson.loads(need) if isinstance(need, str | bytes) else need,
+        submitted_at=row["submitted_at"],
+        updated_at=row["updated_at"],
+        signed_at=row["signed_at"],
+        first_feedback_at=row["first_feedback_at"],
+        resolved_at=row["resolved_at"],
+        closed_at=row["closed_at"],
+    )
+
 
 async def insert_case(
     conn: asyncpg.Connection, *, case_id: str, need: dict[str, Any], submitted_at: datetime, now: datetime
-) -> bool:
-    """Record a new case; False when routing already knows it."""
+) -> Case | None:
+    """Record a new case and return it; None when routing already knows it."""
     row = await conn.fetchrow(
         """
         INSERT INTO cases (case_id, category, community, street, priority, status, need, submitted_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, 'new', $6::jsonb, $7, $8)
-        ON CONFLICT (case_id) DO NOTHING RETURNING case_id
+        ON CONFLICT (case_id) DO NOTHING RETURNING *
         """,
         case_id,
         need.get("category"),
         need["community"],
         need["street"],
         need.get("priority", "normal"),
-        orjson.dumps(need).decode(),
+        _dumps(need),
         submitted_at,
         now,
     )
-    return row is not None
+    return to_case(row) if row else None
+
+
+async def get_case(conn: Executor, *, case_id: str, for_update: bool = False) -> Case | None:
+    """One case (locked for the rest of the transaction when `for_update`)."""
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT * FROM cases WHERE case_id = $1{lock}", case_id)
+    return to_case(row) if row else None
 
 
 async def record_assignment(
@@ -38,30 +115,221 @@ async def record_assignment(
     *,
     case_id: str,
     assignee: Assignee,
-    co_handlers: tuple[Assignee, ...],
-    reasons: tuple[str, ...],
+    co_handlers: Sequence[Assignee],
+    reasons: Sequence[str],
     now: datetime,
+    member: str | None = None,
+    decided_by: str = "rules",
+    final: bool = False,
 ) -> int:
-    """Give the case to `assignee`; returns the attempt number."""
+    """Give the case to `assignee` (status routed); returns the attempt number."""
+    co = _dumps([c.model_dump() for c in co_handlers])
+    # One round trip: move the case and log the decision (this runs for every routed need).
     attempt: int = await conn.fetchval(
         """
-        UPDATE cases SET status = 'routed', assignee_kind = $2, assignee_code = $3, attempt = attempt + 1, updated_at = $4
-        WHERE case_id = $1 RETURNING attempt
+        WITH moved AS (
+            UPDATE cases SET status = 'routed', assignee_kind = $2, assignee_code = $3, co_handlers = $4::jsonb,
+                   member = $5, decided_by = $6, final = $7, attempt = attempt + 1, signed_at = NULL, updated_at = $8
+            WHERE case_id = $1 RETURNING attempt
+        )
+        INSERT INTO assignments (case_id, attempt, assignee_kind, assignee_code, co_handlers, reasons, decided_at,
+                                 decided_by, final, member)
+        SELECT $1, attempt, $2, $3, $4::jsonb, $9::jsonb, $8, $6, $7, $5 FROM moved RETURNING attempt
         """,
         case_id,
         assignee.kind,
         assignee.code,
+        co,
+        member,
+        decided_by,
+        final,
+        now,
+        _dumps(list(reasons)),
+    )
+    return attempt
+
+
+async def set_arbitration(conn: asyncpg.Connection, *, case_id: str, street: str, now: datetime) -> None:
+    """The street office holds the case until it arbitrates."""
+    await conn.execute(
+        "UPDATE cases SET status = 'arbitration', assignee_kind = 'street_office', assignee_code = $2, "
+        "co_handlers = '[]'::jsonb, member = NULL, signed_at = NULL, updated_at = $3 WHERE case_id = $1",
+        case_id,
+        street,
         now,
     )
+
+
+async def set_status(conn: asyncpg.Connection, *, case_id: str, status: str, now: datetime, **stamps: Any) -> None:
+    """Move the case to `status`, setting any of the timestamp / counter columns given."""
+    allowed = {"signed_at", "first_feedback_at", "resolved_at", "closed_at", "round", "priority", "member", "category"}
+    if unknown := set(stamps) - allowed:
+        raise ValueError(f"not settable: {sorted(unknown)}")
+    cols = list(stamps)
+    sets = "".join(f", {c} = ${i + 4}" for i, c in enumerate(cols))
     await conn.execute(
-        "INSERT INTO assignments (case_id, attempt, assignee_kind, assignee_code, co_handlers, reasons, decided_at) "
-        "VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)",
+        f"UPDATE cases SET status = $2, updated_at = $3{sets} WHERE case_id = $1",
+        case_id,
+        status,
+        now,
+        *(stamps[c] for c in cols),
+    )
+
+
+async def set_need_category(conn: asyncpg.Connection, *, case_id: str, category: str) -> None:
+    """Record the category the street office gave an untriaged case."""
+    await conn.execute(
+        "UPDATE cases SET category = $2, need = jsonb_set(need, '{category}', to_jsonb($2::text)) WHERE case_id = $1",
+        case_id,
+        category,
+    )
+
+
+async def team_loads(conn: Executor) -> dict[str, int]:
+    """Open cases per team."""
+    return {r["team"]: r["open_cases"] for r in await conn.fetch("SELECT team, open_cases FROM team_load")}
+
+
+async def take_team_slot(
+    conn: asyncpg.Connection, *, case_id: str, team: str, capacity: int, force: bool = False
+) -> bool:
+    """Count the case against the team's capacity; False (nothing changed) when the team is full.
+
+    The conditional UPDATE row-locks the team's counter: a concurrent transaction for the same
+    team waits, then re-checks the condition against the committed count.
+    """
+    if force:
+        await conn.execute(
+            "INSERT INTO team_load (team, open_cases) VALUES ($1, 1) "
+            "ON CONFLICT (team) DO UPDATE SET open_cases = team_load.open_cases + 1",
+            team,
+        )
+    else:
+        await conn.execute("INSERT INTO team_load (team) VALUES ($1) ON CONFLICT (team) DO NOTHING", team)
+        taken = await conn.fetchval(
+            "UPDATE team_load SET open_cases = open_cases + 1 WHERE team = $1 AND open_cases < $2 RETURNING open_cases",
+            team,
+            capacity,
+        )
+        if taken is None:
+            return False
+    await conn.execute("UPDATE cases SET team_slot = $2 WHERE case_id = $1", case_id, team)
+    return True
+
+
+async def release_team_slot(conn: asyncpg.Connection, *, case_id: str) -> str | None:
+    """Give back the capacity slot the case holds, if any; returns the team."""
+    team: str | None = await conn.fetchval(
+        "UPDATE cases c SET team_slot = NULL FROM (SELECT team_slot FROM cases WHERE case_id = $1) AS old "
+        "WHERE c.case_id = $1 AND old.team_slot IS NOT NULL RETURNING old.team_slot",
+        case_id,
+    )
+    if team is not None:
+        await conn.execute("UPDATE team_load SET open_cases = GREATEST(open_cases - 1, 0) WHERE team = $1", team)
+    return team
+
+
+async def add_decline(
+    conn: asyncpg.Connection,
+    *,
+    case_id: str,
+    attempt: int,
+    assignee: Assignee,
+    reason_code: str,
+    reason_text: str | None,
+    now: datetime,
+) -> int:
+    """Record a decline; returns the case's decline count."""
+    await conn.execute(
+        "INSERT INTO declines (case_id, attempt, assignee_kind, assignee_code, reason_code, reason_text, declined_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         case_id,
         attempt,
         assignee.kind,
         assignee.code,
-        orjson.dumps([c.model_dump() for c in co_handlers]).decode(),
-        orjson.dumps(list(reasons)).decode(),
+        reason_code,
+        reason_text,
         now,
     )
-    return attempt
+    count: int = await conn.fetchval(
+        "UPDATE cases SET decline_count = decline_count + 1, updated_at = $2 WHERE case_id = $1 "
+        "RETURNING decline_count",
+        case_id,
+        now,
+    )
+    return count
+
+
+async def decliners(conn: Executor, *, case_id: str) -> list[Assignee]:
+    """Everyone who declined the case, first first."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (assignee_kind, assignee_code) assignee_kind, assignee_code, id FROM declines "
+        "WHERE case_id = $1 ORDER BY assignee_kind, assignee_code, id",
+        case_id,
+    )
+    return [Assignee(kind=r["assignee_kind"], code=r["assignee_code"]) for r in sorted(rows, key=lambda r: r["id"])]
+
+
+async def previous_assignees(conn: Executor, *, case_id: str) -> list[Assignee]:
+    """Everyone the case was given to before, in order, without repeats."""
+    rows = await conn.fetch(
+        "SELECT assignee_kind, assignee_code FROM assignments WHERE case_id = $1 ORDER BY attempt", case_id
+    )
+    seen = dict.fromkeys(Assignee(kind=r["assignee_kind"], code=r["assignee_code"]) for r in rows)
+    return list(seen)
+
+
+async def add_step(
+    conn: asyncpg.Connection, *, case_id: str, round_: int, action: str, actor: str, note: str | None, at: datetime
+) -> None:
+    """Append a workflow step to the case history."""
+    await conn.execute(
+        "INSERT INTO steps (case_id, round, action, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        case_id,
+        round_,
+        action,
+        actor,
+        note,
+        at,
+    )
+
+
+async def history(conn: Executor, *, case_id: str) -> dict[str, list[asyncpg.Record]]:
+    """The case's decisions, declines and steps, oldest first."""
+    return {
+        "decisions": await conn.fetch("SELECT * FROM assignments WHERE case_id = $1 ORDER BY attempt", case_id),
+        "declines": await conn.fetch("SELECT * FROM declines WHERE case_id = $1 ORDER BY id", case_id),
+        "steps": await conn.fetch("SELECT * FROM steps WHERE case_id = $1 ORDER BY id", case_id),
+    }
+
+
+async def list_cases(
+    conn: Executor,
+    *,
+    street: str | None = None,
+    assignee: Assignee | None = None,
+    statuses: Sequence[str] = (),
+    category_missing: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Case]:
+    """Cases matching every filter given, most recently changed first."""
+    where, args = ["TRUE"], []
+    if street is not None:
+        args.append(street)
+        where.append(f"street = ${len(args)}")
+    if assignee is not None:
+        args += [assignee.kind, assignee.code]
+        where.append(f"assignee_kind = ${len(args) - 1} AND assignee_code = ${len(args)}")
+    if statuses:
+        args.append(list(statuses))
+        where.append(f"status = ANY(${len(args)}::text[])")
+    if category_missing:
+        where.append("category IS NULL")
+    args += [limit, offset]
+    rows = await conn.fetch(
+        f"SELECT * FROM cases WHERE {' AND '.join(where)} ORDER BY updated_at DESC, case_id "
+        f"LIMIT ${len(args) - 1} OFFSET ${len(args)}",
+        *args,
+    )
+    return [to_case(r) for r in rows]
