@@ -1,54 +1,229 @@
-"""SLA's reactions: a routed case gets its response deadline."""
+"""SLA's reactions to routing and intake events: clocks per the rules in `clocks`, counters for the rates."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
 
-from services.sla import store
+import asyncpg
+
+from services.sla import clocks, store
+from services.sla.clocks import Change
+from services.sla.rates import SATISFIED, Counter
+from services.sla.service_layer import apply_changes, count, facts_of, policies_of
 from shared.consumer import ConsumerSpec, HandlerContext
-from shared.events import CloudEvent, make_event
-from shared.events.routing import CaseRouted
-from shared.events.sla import DeadlineArmed
+from shared.events import CloudEvent, PoisonMessage
+from shared.events.intake import FeedbackReceived, NeedSubmitted
+from shared.events.routing import (
+    CaseAwaitingResident,
+    CaseClosed,
+    CaseDeclined,
+    CaseProgressed,
+    CaseReopened,
+    CaseResolved,
+    CaseResumed,
+    CaseRouted,
+    CaseSigned,
+    PriorityChanged,
+)
 from shared.service import ServiceRuntime
-from shared.topics import ROUTING_EVENTS, SLA_EVENTS
+from shared.topics import INTAKE_EVENTS, ROUTING_EVENTS, SLA_EVENTS
 
-SOURCE = "/lastmeter/sla"
-# Beijing 12345 practice: units sign for an order within 2 hours, around the clock.
-DEFAULT_RESPONSE = timedelta(hours=2)
+
+class SlaHandlers:
+    """One handler per event type sla reacts to."""
+
+    def __init__(self, rt: ServiceRuntime) -> None:
+        self.rt = rt
+
+    async def _case(self, ctx: HandlerContext, case_id: str) -> asyncpg.Record:
+        case = await store.lock_case(ctx.conn, case_id=case_id)
+        if case is None:
+            # Routing events of one case arrive in order, so a case sla never saw routed cannot be acted on.
+            raise PoisonMessage("unknown-case", f"sla has no routed case {case_id!r}")
+        return case
+
+    async def _commit(
+        self, ctx: HandlerContext, envelope: CloudEvent, changes: Sequence[Change], street: str | None
+    ) -> None:
+        for event in await apply_changes(ctx.conn, self.rt, changes, street=street, trace_id=envelope.traceid):
+            await ctx.publish(SLA_EVENTS, event)
+
+    async def need_submitted(self, ctx: HandlerContext, envelope: CloudEvent, e: NeedSubmitted) -> None:
+        """Keep the case's street, community and category for the rates."""
+        await store.note_submitted(
+            ctx.conn,
+            case_id=e.case_id,
+            street=e.street,
+            community=e.community,
+            category=e.category,
+            priority=e.priority,
+            submitted_at=e.submitted_at,
+        )
+
+    async def routed(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseRouted) -> None:
+        """A response clock for this attempt; the round's feedback and resolution clocks armed once."""
+        case = await store.note_routed(
+            ctx.conn,
+            case_id=e.case_id,
+            street=e.street,
+            community=e.community,
+            category=e.category,
+            priority=e.priority,
+            sla_class=e.sla_class,
+            submitted_at=e.submitted_at,
+            attempt=e.attempt,
+            assignee=e.assignee,
+        )
+        policies = policies_of(self.rt)
+        changes = clocks.on_routed(
+            await store.load_deadlines(ctx.conn, case_id=e.case_id),
+            case_id=e.case_id,
+            round_=case["round"],
+            round_started_at=case["round_started_at"] or e.submitted_at,
+            attempt=e.attempt,
+            assignee=e.assignee,
+            cls=policies.for_case(case["sla_class"], case["priority"]),
+            at=e.routed_at,
+            paused_at=case["paused_at"],
+            policies=policies,
+        )
+        await self._commit(ctx, envelope, changes, e.street)
+        if any(c.what == "armed" and c.deadline.kind == "response" for c in changes):
+            await count(ctx.conn, self.rt, facts_of(case, e.assignee), at=e.routed_at, counts={"dispatched": 1})
+
+    async def signed(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseSigned) -> None:
+        """Sign-for stops the response clock; in time counts toward the response rate of its dispatch."""
+        case = await self._case(ctx, e.case_id)
+        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        changes = clocks.on_signed(deadlines, attempt=e.attempt, at=e.signed_at, policies=policies_of(self.rt))
+        await self._commit(ctx, envelope, changes, case["street"])
+        for change in changes:
+            if change.met:
+                # Counted in the dispatch's own bucket, so the numerator never outgrows its denominator.
+                facts = facts_of(case, change.deadline.assignee)
+                await count(ctx.conn, self.rt, facts, at=change.deadline.started_at, counts={"signed_in_time": 1})
+
+    async def declined(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseDeclined) -> None:
+        """A decline ends that attempt's response clock; the resolution clock keeps running."""
+        case = await self._case(ctx, e.case_id)
+        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        changes = clocks.on_declined(deadlines, attempt=e.attempt, at=e.declined_at, policies=policies_of(self.rt))
+        await self._commit(ctx, envelope, changes, case["street"])
+
+    async def progressed(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseProgressed) -> None:
+        """The first progress report stops the first-feedback clock."""
+        case = await self._case(ctx, e.case_id)
+        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        changes = clocks.on_progress(deadlines, round_=case["round"], at=e.at, policies=policies_of(self.rt))
+        await self._commit(ctx, envelope, changes, case["street"])
+
+    async def awaiting(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseAwaitingResident) -> None:
+        """Waiting on the resident pauses every running clock."""
+        case = await self._case(ctx, e.case_id)
+        if case["paused_at"] is not None:
+            await store.update_case(ctx.conn, case_id=e.case_id, awaiting_since=e.at)
+            return
+        await store.update_case(ctx.conn, case_id=e.case_id, awaiting_since=e.at, paused_at=e.at)
+        changes = clocks.on_paused(await store.load_deadlines(ctx.conn, case_id=e.case_id), at=e.at)
+        await self._commit(ctx, envelope, changes, case["street"])
+
+    async def resumed(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseResumed) -> None:
+        """The wait is over: paused clocks run again, pushed back by the pause."""
+        case = await self._case(ctx, e.case_id)
+        await store.update_case(ctx.conn, case_id=e.case_id, awaiting_since=None, paused_at=None)
+        if case["paused_at"] is None:
+            return  # the street office had resumed the clocks already
+        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        changes = clocks.on_resumed(deadlines, at=e.at, policies=policies_of(self.rt))
+        await self._commit(ctx, envelope, changes, case["street"])
+
+    async def priority_changed(self, ctx: HandlerContext, envelope: CloudEvent, e: PriorityChanged) -> None:
+        """A new priority recomputes every running clock under the class it maps to."""
+        case = await self._case(ctx, e.case_id)
+        sla_class = e.sla_class or case["sla_class"]
+        await store.update_case(ctx.conn, case_id=e.case_id, priority=e.priority, sla_class=sla_class)
+        policies = policies_of(self.rt)
+        cls = policies.for_case(sla_class, e.priority)
+        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        await self._commit(ctx, envelope, clocks.on_priority(deadlines, cls=cls, policies=policies), case["street"])
+
+    async def resolved(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseResolved) -> None:
+        """Resolving stops the round's resolution clock (and feedback / sign-for clocks still running)."""
+        case = await self._case(ctx, e.case_id)
+        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        changes = clocks.on_resolved(deadlines, round_=case["round"], at=e.resolved_at, policies=policies_of(self.rt))
+        await self._commit(ctx, envelope, changes, case["street"])
+
+    async def reopened(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseReopened) -> None:
+        """A reopen starts a new round with fresh feedback and resolution clocks."""
+        case = await self._case(ctx, e.case_id)
+        if e.round <= case["round"]:
+            return  # this round has begun already
+        await store.update_case(
+            ctx.conn,
+            case_id=e.case_id,
+            round=e.round,
+            round_started_at=e.reopened_at,
+            assignee_kind=e.assignee.kind,
+            assignee_code=e.assignee.code,
+            closed_at=None,
+        )
+        policies = policies_of(self.rt)
+        changes = clocks.on_reopened(
+            await store.load_deadlines(ctx.conn, case_id=e.case_id),
+            case_id=e.case_id,
+            round_=e.round,
+            attempt=case["attempt"],
+            assignee=e.assignee,
+            cls=policies.for_case(case["sla_class"], case["priority"]),
+            at=e.reopened_at,
+            paused_at=case["paused_at"],
+            policies=policies,
+        )
+        await self._commit(ctx, envelope, changes, case["street"])
+
+    async def closed(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseClosed) -> None:
+        """Closing cancels what still runs and counts toward the resolution rate."""
+        case = await self._case(ctx, e.case_id)
+        if case["closed_at"] is not None:
+            return  # closed already: count a case once per close
+        await store.update_case(ctx.conn, case_id=e.case_id, closed_at=e.closed_at)
+        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        changes = clocks.on_closed(deadlines, at=e.closed_at, policies=policies_of(self.rt))
+        await self._commit(ctx, envelope, changes, case["street"])
+        counts: dict[Counter, int] = {"closed": 1, "solved": int(e.solved)}
+        await count(ctx.conn, self.rt, facts_of(case, e.assignee), at=e.closed_at, counts=counts)
+
+    async def feedback(self, ctx: HandlerContext, envelope: CloudEvent, e: FeedbackReceived) -> None:
+        """A callback answer counts toward the satisfaction rate of whoever handled that round."""
+        case = await store.get_case(ctx.conn, case_id=e.case_id)
+        if case is None:
+            ctx.log.warning("feedback for a case sla never saw; not counted")
+            return
+        counts: dict[Counter, int] = {"rated": 1, "satisfied": int(e.satisfaction in SATISFIED)}
+        await count(ctx.conn, self.rt, facts_of(case, None), at=e.received_at, counts=counts)
 
 
 def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
-    """What sla consumes."""
-
-    async def on_case_routed(ctx: HandlerContext, envelope: CloudEvent, routed: CaseRouted) -> None:
-        """Arm the time-to-sign deadline for the new assignee."""
-        sla_class = rt.catalogue.sla_class(routed.sla_class) if routed.sla_class else None
-        window = sla_class.response if sla_class else DEFAULT_RESPONSE
-        due = routed.routed_at + window  # signing runs 24x7, so plain addition is right here
-        armed = await store.arm_deadline(
-            ctx.conn,
-            case_id=routed.case_id,
-            street=routed.street,
-            kind="response",
-            attempt=routed.attempt,
-            assignee=routed.assignee,
-            sla_class=routed.sla_class,
-            started_at=routed.routed_at,
-            due_at=due,
+    """What sla consumes: every routing event that moves a clock, and intake's facts and feedback."""
+    h = SlaHandlers(rt)
+    return [
+        ConsumerSpec(
+            name="deadlines",
+            topics=[ROUTING_EVENTS, INTAKE_EVENTS],
+            handlers={
+                NeedSubmitted: h.need_submitted,
+                FeedbackReceived: h.feedback,
+                CaseRouted: h.routed,
+                CaseSigned: h.signed,
+                CaseDeclined: h.declined,
+                CaseProgressed: h.progressed,
+                CaseAwaitingResident: h.awaiting,
+                CaseResumed: h.resumed,
+                PriorityChanged: h.priority_changed,
+                CaseResolved: h.resolved,
+                CaseReopened: h.reopened,
+                CaseClosed: h.closed,
+            },
         )
-        if not armed:
-            return
-        event = DeadlineArmed(
-            case_id=routed.case_id,
-            kind="response",
-            assignee=routed.assignee,
-            sla_class=routed.sla_class,
-            started_at=routed.routed_at,
-            due_at=due,
-        )
-        await ctx.publish(
-            SLA_EVENTS,
-            make_event(event, source=SOURCE, subject=routed.case_id, time=ctx.clock.now(), trace_id=envelope.traceid),
-        )
-
-    return [ConsumerSpec(name="deadlines", topics=[ROUTING_EVENTS], handlers={CaseRouted: on_case_routed})]
+    ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.sla import api, handlers
+from services.sla.firing import TimerLoop
 from services.sla.settings import SlaSettings
 from shared.clock import Clock
 from shared.service import ServiceRuntime, build_app
@@ -17,4 +18,16 @@ def create_app(settings: SlaSettings, *, clock: Clock | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, migrations=Path(__file__).parent / "migrations", clock=clock)
     for spec in handlers.consumers(runtime):
         runtime.add_consumer(spec)
-    return build_app(runtime, title="lastmeter sla", routers=[api.router])
+    timers = TimerLoop(
+        runtime,
+        batch=settings.timer_batch,
+        max_sleep=settings.timer_max_sleep,
+        default_class=settings.default_sla_class,
+    )
+    runtime.state["timers"] = timers  # tests that move a ManualClock call `.wake()` on it
+
+    async def timer_loop(_: ServiceRuntime) -> None:
+        await timers.run()
+
+    runtime.add_background(timer_loop)
+    return build_app(runtime, title="lastmeter sla", routers=[api.router, api.rates_router])

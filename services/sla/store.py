@@ -1,45 +1,380 @@
-"""SLA's SQL."""
+"""SLA's SQL: cases, deadlines, timers, firings and rate counters."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, TypeAlias
 
 import asyncpg
+import orjson
 
+from services.sla.clocks import Deadline
+from services.sla.rates import Increment
 from shared.events import Assignee
 
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+_CASE_FIELDS = frozenset(
+    {"priority", "sla_class", "round", "round_started_at", "attempt", "assignee_kind", "assignee_code"}
+    | {"awaiting_since", "paused_at", "closed_at", "street", "community", "category"}
+)
 
-async def arm_deadline(
+
+# --- cases --------------------------------------------------------------------------------------
+
+
+async def lock_case(conn: asyncpg.Connection, *, case_id: str) -> asyncpg.Record | None:
+    """The case row, locked for this transaction (serialises work on one case across processes)."""
+    return await conn.fetchrow("SELECT * FROM sla_cases WHERE case_id = $1 FOR UPDATE", case_id)
+
+
+async def note_submitted(
     conn: asyncpg.Connection,
     *,
     case_id: str,
-    street: str | None,
-    kind: str,
-    attempt: int,
-    assignee: Assignee | None,
-    sla_class: str | None,
-    started_at: datetime,
-    due_at: datetime,
-) -> bool:
-    """Arm a deadline once; False if this (case, kind, attempt) is armed already."""
-    row = await conn.fetchrow(
+    street: str,
+    community: str,
+    category: str | None,
+    priority: str,
+    submitted_at: datetime,
+) -> None:
+    """Record a need's facts; what routing said already (it may have triaged the category) wins."""
+    await conn.execute(
         """
-        INSERT INTO deadlines (case_id, street, kind, attempt, assignee_kind, assignee_code, sla_class, started_at, due_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        ON CONFLICT (case_id, kind, attempt) DO NOTHING RETURNING id
+        INSERT INTO sla_cases (case_id, street, community, category, priority, submitted_at, round_started_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $6)
+        ON CONFLICT (case_id) DO UPDATE SET
+            street = COALESCE(sla_cases.street, EXCLUDED.street),
+            community = COALESCE(sla_cases.community, EXCLUDED.community),
+            category = COALESCE(sla_cases.category, EXCLUDED.category),
+            submitted_at = COALESCE(sla_cases.submitted_at, EXCLUDED.submitted_at),
+            round_started_at = COALESCE(sla_cases.round_started_at, EXCLUDED.round_started_at),
+            updated_at = now()
         """,
         case_id,
         street,
-        kind,
-        attempt,
-        assignee.kind if assignee else None,
-        assignee.code if assignee else None,
-        sla_class,
-        started_at,
-        due_at,
+        community,
+        category,
+        priority,
+        submitted_at,
     )
-    return row is not None
 
 
-async def deadlines_for(conn: asyncpg.Connection | asyncpg.Pool, *, case_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM deadlines WHERE case_id = $1 ORDER BY id", case_id)
+async def note_routed(
+    conn: asyncpg.Connection,
+    *,
+    case_id: str,
+    street: str,
+    community: str,
+    category: str | None,
+    priority: str,
+    sla_class: str | None,
+    submitted_at: datetime,
+    attempt: int,
+    assignee: Assignee,
+) -> asyncpg.Record:
+    """Record a routing and return the case row (locked by the upsert)."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO sla_cases (case_id, street, community, category, priority, sla_class, submitted_at,
+                               round_started_at, attempt, assignee_kind, assignee_code)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
+        ON CONFLICT (case_id) DO UPDATE SET
+            street = EXCLUDED.street,
+            community = EXCLUDED.community,
+            category = COALESCE(EXCLUDED.category, sla_cases.category),
+            priority = EXCLUDED.priority,
+            sla_class = EXCLUDED.sla_class,
+            submitted_at = COALESCE(sla_cases.submitted_at, EXCLUDED.submitted_at),
+            round_started_at = COALESCE(sla_cases.round_started_at, EXCLUDED.round_started_at),
+            attempt = GREATEST(sla_cases.attempt, EXCLUDED.attempt),
+            assignee_kind = EXCLUDED.assignee_kind,
+            assignee_code = EXCLUDED.assignee_code,
+            updated_at = now()
+        RETURNING *
+        """,
+        case_id,
+        street,
+        community,
+        category,
+        priority,
+        sla_class,
+        submitted_at,
+        attempt,
+        assignee.kind,
+        assignee.code,
+    )
+
+
+async def update_case(conn: asyncpg.Connection, *, case_id: str, **fields: Any) -> None:
+    """Set some of a case's columns."""
+    unknown = set(fields) - _CASE_FIELDS
+    if unknown:
+        raise ValueError(f"not case columns: {sorted(unknown)}")
+    names = list(fields)
+    assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    await conn.execute(
+        f"UPDATE sla_cases SET {assignments}, updated_at = now() WHERE case_id = $1",
+        case_id,
+        *(fields[n] for n in names),
+    )
+
+
+async def get_case(conn: Conn, *, case_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM sla_cases WHERE case_id = $1", case_id)
+
+
+# --- deadlines ----------------------------------------------------------------------------------
+
+
+def _pauses_out(pauses: Iterable[tuple[datetime, datetime]]) -> str:
+    return orjson.dumps([[s.isoformat(), e.isoformat()] for s, e in pauses]).decode()
+
+
+def _pauses_in(raw: str | None) -> tuple[tuple[datetime, datetime], ...]:
+    return tuple((datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in orjson.loads(raw or "[]"))
+
+
+def to_deadline(row: asyncpg.Record) -> Deadline:
+    """A deadline row as the domain object."""
+    kind, code = row["assignee_kind"], row["assignee_code"]
+    return Deadline(
+        id=row["id"],
+        case_id=row["case_id"],
+        kind=row["kind"],
+        round=row["round"],
+        attempt=row["attempt"],
+        assignee=Assignee(kind=kind, code=code) if kind and code else None,
+        sla_class=row["sla_class"] or "",
+        calendar=row["calendar"] or "",
+        duration=row["duration"],
+        started_at=row["started_at"],
+        pauses=_pauses_in(row["pauses"]),
+        paused_at=row["paused_at"],
+        status=row["state"],
+        due_at=row["due_at"],
+        stopped_at=row["stopped_at"],
+        stop_reason=row["stop_reason"],
+    )
+
+
+async def load_deadlines(conn: asyncpg.Connection, *, case_id: str) -> list[Deadline]:
+    rows = await conn.fetch("SELECT * FROM deadlines WHERE case_id = $1 ORDER BY id", case_id)
+    return [to_deadline(r) for r in rows]
+
+
+async def save_deadline(conn: asyncpg.Connection, d: Deadline, *, street: str | None) -> tuple[int, int]:
+    """Insert or update a deadline; returns (id, generation), the generation bumped on every save."""
+    args = (
+        d.assignee.kind if d.assignee else None,
+        d.assignee.code if d.assignee else None,
+        d.sla_class,
+        d.calendar,
+        d.duration,
+        d.started_at,
+        d.due_at,
+        d.status,
+        _pauses_out(d.pauses),
+        d.paused_at,
+        d.stopped_at,
+        d.stop_reason,
+        d.attempt,
+    )
+    if d.id is None:
+        row = await conn.fetchrow(
+            """
+            INSERT INTO deadlines (assignee_kind, assignee_code, sla_class, calendar, duration, started_at, due_at,
+                                   state, pauses, paused_at, stopped_at, stop_reason, attempt,
+                                   case_id, street, kind, round)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17)
+            RETURNING id, generation
+            """,
+            *args,
+            d.case_id,
+            street,
+            d.kind,
+            d.round,
+        )
+    else:
+        row = await conn.fetchrow(
+            """
+            UPDATE deadlines SET assignee_kind = $1, assignee_code = $2, sla_class = $3, calendar = $4,
+                duration = $5, started_at = $6, due_at = $7, state = $8, pauses = $9::jsonb, paused_at = $10,
+                stopped_at = $11, stop_reason = $12, attempt = $13, generation = generation + 1, updated_at = now()
+            WHERE id = $14 RETURNING id, generation
+            """,
+            *args,
+            d.id,
+        )
+    return row["id"], row["generation"]
+
+
+async def deadlines_view(conn: Conn, *, case_id: str) -> list[asyncpg.Record]:
+    """A case's deadlines with what fired and the next firing, for the API."""
+    return await conn.fetch(
+        """
+        SELECT d.*,
+            (SELECT f.fired_at FROM firings f WHERE f.deadline_id = d.id AND f.step = 'breach') AS breached_at,
+            COALESCE((SELECT array_agg(f.step ORDER BY f.fire_at, f.step) FROM firings f
+                      WHERE f.deadline_id = d.id AND NOT f.skipped), '{}') AS fired_steps,
+            t.step AS next_step, t.fire_at AS next_fire_at
+        FROM deadlines d
+        LEFT JOIN LATERAL (
+            SELECT step, fire_at FROM timers WHERE deadline_id = d.id AND generation = d.generation
+            ORDER BY fire_at LIMIT 1
+        ) t ON true
+        WHERE d.case_id = $1 ORDER BY d.id
+        """,
+        case_id,
+    )
+
+
+# --- timers and firings -------------------------------------------------------------------------
+
+
+async def drop_timers(conn: asyncpg.Connection, *, deadline_id: int) -> None:
+    await conn.execute("DELETE FROM timers WHERE deadline_id = $1", deadline_id)
+
+
+async def fired_steps(conn: Conn, *, deadline_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Steps already fired (or skipped) per deadline."""
+    rows = await conn.fetch(
+        "SELECT deadline_id, step FROM firings WHERE deadline_id = ANY($1::bigint[])", list(deadline_ids)
+    )
+    out: dict[int, set[str]] = {}
+    for r in rows:
+        out.setdefault(r["deadline_id"], set()).add(r["step"])
+    return out
+
+
+async def insert_timers(conn: asyncpg.Connection, rows: Sequence[tuple[int, int, str, datetime]]) -> None:
+    """Insert (deadline_id, generation, step, fire_at) timers."""
+    if not rows:
+        return
+    ids, gens, steps, at = (list(c) for c in zip(*rows, strict=True))
+    await conn.execute(
+        "INSERT INTO timers (deadline_id, generation, step, fire_at) "
+        "SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[])",
+        ids,
+        gens,
+        steps,
+        at,
+    )
+
+
+async def claim_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Take due timers (deleting them; other processes skip them) joined with their deadlines."""
+    return await conn.fetch(
+        """
+        WITH due AS (
+            DELETE FROM timers WHERE id IN (
+                SELECT id FROM timers WHERE fire_at <= $1 ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED
+            )
+            RETURNING deadline_id, generation, step, fire_at
+        )
+        SELECT due.step AS timer_step, due.fire_at AS timer_fire_at, due.generation AS timer_generation, d.*
+        FROM due JOIN deadlines d ON d.id = due.deadline_id
+        ORDER BY due.fire_at
+        """,
+        now,
+        limit,
+    )
+
+
+async def record_firings(
+    conn: asyncpg.Connection, rows: Sequence[tuple[int, str, datetime, datetime, bool]], *, fired_by: str
+) -> set[tuple[int, str]]:
+    """Record (deadline_id, step, fire_at, fired_at, skipped) firings; returns those new (never twice)."""
+    if not rows:
+        return set()
+    ids, steps, due, fired, skipped = (list(c) for c in zip(*rows, strict=True))
+    recorded = await conn.fetch(
+        """
+        INSERT INTO firings (deadline_id, step, fire_at, fired_at, skipped, fired_by)
+        SELECT d, s, f, a, k, $6 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[],
+                                          $5::bool[]) AS u(d, s, f, a, k)
+        ON CONFLICT DO NOTHING RETURNING deadline_id, step
+        """,
+        ids,
+        steps,
+        due,
+        fired,
+        skipped,
+        fired_by,
+    )
+    return {(r["deadline_id"], r["step"]) for r in recorded}
+
+
+async def next_fire_at(conn: Conn) -> datetime | None:
+    """The earliest armed timer's instant."""
+    return await conn.fetchval("SELECT min(fire_at) FROM timers")
+
+
+# --- rates --------------------------------------------------------------------------------------
+
+
+async def add_increments(conn: asyncpg.Connection, increments: Sequence[Increment]) -> None:
+    """Add counter increments (one statement; rows created on first use)."""
+    if not increments:
+        return
+    cols: dict[str, list[Any]] = {c: [] for c in ("dimension", "value", "street", "period", "bucket")}
+    counters: dict[str, list[int]] = {
+        c: [] for c in ("dispatched", "signed_in_time", "closed", "solved", "rated", "satisfied")
+    }
+    merged: dict[tuple[Any, ...], dict[str, int]] = {}
+    for inc in increments:
+        key = (inc.dimension, inc.value, inc.street, inc.period, inc.bucket)
+        slot = merged.setdefault(key, dict.fromkeys(counters, 0))
+        slot[inc.counter] += inc.amount
+    for key, amounts in merged.items():
+        for name, value in zip(cols, key, strict=True):
+            cols[name].append(value)
+        for name in counters:
+            counters[name].append(amounts[name])
+    await conn.execute(
+        """
+        INSERT INTO rate_counters AS r (dimension, value, street, period, bucket, dispatched, signed_in_time,
+                                        closed, solved, rated, satisfied)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::bigint[],
+                             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
+        ON CONFLICT (dimension, period, bucket, value, street) DO UPDATE SET
+            dispatched = r.dispatched + EXCLUDED.dispatched,
+            signed_in_time = r.signed_in_time + EXCLUDED.signed_in_time,
+            closed = r.closed + EXCLUDED.closed,
+            solved = r.solved + EXCLUDED.solved,
+            rated = r.rated + EXCLUDED.rated,
+            satisfied = r.satisfied + EXCLUDED.satisfied
+        """,
+        *cols.values(),
+        *counters.values(),
+    )
+
+
+async def rate_rows(
+    conn: Conn,
+    *,
+    dimension: str,
+    period: str,
+    first: date,
+    last: date,
+    street: str | None = None,
+    value: str | None = None,
+) -> list[asyncpg.Record]:
+    """Counters per (value, bucket) in [first, last], summed over streets unless one is given."""
+    return await conn.fetch(
+        """
+        SELECT value, bucket, sum(dispatched)::bigint AS dispatched, sum(signed_in_time)::bigint AS signed_in_time,
+               sum(closed)::bigint AS closed, sum(solved)::bigint AS solved, sum(rated)::bigint AS rated,
+               sum(satisfied)::bigint AS satisfied
+        FROM rate_counters
+        WHERE dimension = $1 AND period = $2 AND bucket BETWEEN $3 AND $4
+          AND ($5::text IS NULL OR street = $5) AND ($6::text IS NULL OR value = $6)
+        GROUP BY value, bucket ORDER BY value, bucket
+        """,
+        dimension,
+        period,
+        first,
+        last,
+        street,
+        value,
+    )

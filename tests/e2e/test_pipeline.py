@@ -13,6 +13,7 @@ import pytest
 
 from shared.devstack import free_port
 from shared.procs import ServiceGroup
+from tests.helpers import read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +48,9 @@ async def _read_sse(
                 data = None
 
 
-async def test_need_is_routed_armed_and_streamed(stack: dict[str, str], keys: dict[str, Any]) -> None:
+async def test_need_is_routed_armed_and_streamed(
+    stack: dict[str, str], keys: dict[str, Any], env: dict[str, str]
+) -> None:
     street_key = keys["street_offices"]["wanxing"]
     events: list[dict[str, Any]] = []
     async with httpx.AsyncClient(timeout=10) as client:
@@ -96,9 +99,19 @@ async def test_need_is_routed_armed_and_streamed(stack: dict[str, str], keys: di
             if deadlines:
                 break
             await asyncio.sleep(0.1)
-        assert [d["kind"] for d in deadlines] == ["response"]
-        assert deadlines[0]["assignee_code"] == case["assigned_to"]["code"]
+        # sla arms the sign-for, first-feedback and resolution clocks together when a case is routed.
+        assert sorted(d["kind"] for d in deadlines) == ["first_feedback", "resolution", "response"]
+        assert {d["assignee_code"] for d in deadlines} == {case["assigned_to"]["code"]}
         await asyncio.wait_for(reader, 20)
+    # The assigned department's own topic carries the case's events, keyed by case id.
+    dept_topic = f"{env['LASTMETER_TOPIC_PREFIX']}dept.{case['assigned_to']['code']}"
+    records = await read_topic(
+        env["KAFKA_BOOTSTRAP_SERVERS"],
+        dept_topic,
+        until=lambda recs: any(json.loads(r.value)["type"] == "lastmeter.case.routed" for r in recs),
+    )
+    assert {r.key for r in records} == {case_id.encode()}
     # Events of different topics reach notify in no fixed order; each arrives exactly once.
     types = [e["type"] for e in events]
-    assert sorted(types) == ["lastmeter.case.routed", "lastmeter.need.submitted", "lastmeter.sla.deadline_armed"]
+    assert sorted(set(types)) == ["lastmeter.case.routed", "lastmeter.need.submitted", "lastmeter.sla.deadline_armed"]
+    assert len({e["id"] for e in events}) == len(events)  # one `deadline armed` per clock, none twice
