@@ -1,37 +1,76 @@
-"""Intake's reactions to other services' events: keep the resident-facing status current."""
+"""Intake's reactions to other services' events: keep the resident-facing status, timeline and Open311 fields."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.intake import store
-from shared.consumer import ConsumerSpec, HandlerContext
-from shared.events import CloudEvent, PoisonMessage
-from shared.events.routing import CaseRouted
-from shared.topics import ROUTING_EVENTS
+from services.intake.status import change_for
+from shared.consumer import ConsumerSpec, Handler, HandlerContext
+from shared.events import CloudEvent, EventData, PoisonMessage
+from shared.events.routing import (
+    ArbitrationRequested,
+    CaseAwaitingResident,
+    CaseClosed,
+    CaseDeclined,
+    CaseProgressed,
+    CaseReopened,
+    CaseResolved,
+    CaseResumed,
+    CaseRouted,
+    CaseSigned,
+    MemberAssigned,
+)
+from shared.events.sla import DeadlineArmed
+from shared.topics import ROUTING_EVENTS, SLA_EVENTS
+
+STATUS_EVENTS: tuple[type[EventData], ...] = (
+    CaseRouted,
+    CaseSigned,
+    CaseDeclined,
+    ArbitrationRequested,
+    CaseProgressed,
+    MemberAssigned,
+    CaseAwaitingResident,
+    CaseResumed,
+    CaseResolved,
+    CaseReopened,
+    CaseClosed,
+)
 
 
-async def on_case_routed(ctx: HandlerContext, envelope: CloudEvent, event: CaseRouted) -> None:
-    """The case has an assignee: show it to the resident."""
-    changed = await store.set_status(
-        ctx.conn,
-        case_id=event.case_id,
-        status="routed",
-        at=event.routed_at,
-        now=ctx.clock.now(),
-        assignee_kind=event.assignee.kind,
-        assignee_code=event.assignee.code,
+def _unknown(case_id: str) -> PoisonMessage:
+    return PoisonMessage("unknown-case", f"intake has no case {case_id}")
+
+
+async def on_status_event(ctx: HandlerContext, envelope: CloudEvent, event: Any) -> None:
+    """Move the status on (never backwards in event time) and add the step to the timeline."""
+    change = change_for(event)
+    if change is None:  # every type registered below has a change; kept for safety
+        return
+    applied = await store.apply_change(
+        ctx.conn, case_id=event.case_id, change=change, now=ctx.clock.now(), event_id=envelope.id
     )
-    if changed is None:
-        raise PoisonMessage("unknown-case", f"intake has no case {event.case_id}")
-    await store.add_timeline(
-        ctx.conn,
-        case_id=event.case_id,
-        at=event.routed_at,
-        status="routed",
-        note=f"{event.assignee.kind}:{event.assignee.code}",
-        event_id=envelope.id,
+    if not applied:
+        raise _unknown(event.case_id)
+
+
+async def on_deadline_armed(ctx: HandlerContext, envelope: CloudEvent, event: DeadlineArmed) -> None:
+    """The resolution deadline is the Open311 expected_datetime; other deadlines only prove the case exists."""
+    if event.kind != "resolution":
+        if not await store.case_exists(ctx.conn, case_id=event.case_id):
+            raise _unknown(event.case_id)
+        return
+    # Re-armed deadlines (pause, priority change) carry a newer envelope time: the newest wins.
+    known = await store.set_expected(
+        ctx.conn, case_id=event.case_id, due_at=event.due_at, at=envelope.time, now=ctx.clock.now()
     )
+    if not known:
+        raise _unknown(event.case_id)
 
 
 def consumers() -> list[ConsumerSpec]:
-    """What intake consumes."""
-    return [ConsumerSpec(name="status", topics=[ROUTING_EVENTS], handlers={CaseRouted: on_case_routed})]
+    """What intake consumes: routing's case events and sla's resolution deadlines."""
+    handlers: dict[type[EventData], Handler] = {model: on_status_event for model in STATUS_EVENTS}
+    handlers[DeadlineArmed] = on_deadline_armed
+    return [ConsumerSpec(name="status", topics=[ROUTING_EVENTS, SLA_EVENTS], handlers=handlers)]

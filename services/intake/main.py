@@ -6,18 +6,26 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import api, handlers
+from services.intake import api, feedback_api, handlers, open311_api, survey_api
 from services.intake.settings import IntakeSettings
 from shared.clock import Clock
 from shared.service import ServiceRuntime, build_app
 
 
 def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastAPI:
-    """Intake: residents', grid workers' and 311 apps' needs come in here."""
+    """Intake: residents', grid workers', survey sheets' and 311 apps' needs come in here."""
     runtime = ServiceRuntime(
         settings,
         migrations=Path(__file__).parent / "migrations",
         consumers=handlers.consumers(),
         clock=clock,
     )
-    return build_app(runtime, title="lastmeter intake", routers=[api.router])
+    app = build_app(
+        runtime,
+        title="lastmeter intake",
+        routers=[api.router, feedback_api.router, survey_api.router, open311_api.router],
+        body_limits={survey_api.PATH: settings.survey_max_bytes},
+        description="Needs in (native API, Open311 GeoReport v2, survey files), status and callbacks out.",
+    )
+    open311_api.install_error_handlers(app)
+    return app

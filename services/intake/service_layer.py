@@ -1,62 +1,286 @@
-"""Intake's use cases: turn a validated need into a stored case plus its outgoing event."""
+"""Intake's core use case: a checked need becomes a new case or a link to an open one, with its events.
+
+Every channel (native API, Open311, survey import) goes through `accept` + `flush`, inside the
+caller's transaction, so the case rows and their outbox rows commit together.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from services.intake import store
-from services.intake.models import NeedAccepted, NeedIn
-from shared.auth import issue_access_token
+from services.intake import store, store_links
+from services.intake.duplicates import OpenCase, bounding_box, find_duplicate, normalise_place
+from services.intake.need import Need
+from services.intake.triage import classify
 from shared.catalogue import Catalogue
 from shared.clock import Clock
-from shared.events import make_event
-from shared.events.intake import NeedSubmitted
-from shared.http import field_error
-from shared.outbox import Outbox
+from shared.events import Location, make_event
+from shared.events.intake import Classification, DuplicateLinked, NeedSubmitted
+from shared.outbox import Outbox, OutgoingMessage
 from shared.topics import INTAKE_EVENTS
 
-
-def check_references(need: NeedIn, catalogue: Catalogue) -> str:
-    """Validate catalogue codes; return the street office of the community."""
-    if catalogue.category(need.category) is None:
-        valid = ", ".join(c.code for c in catalogue.categories)
-        raise field_error("category", f"unknown category {need.category!r}; valid codes: {valid}")
-    street = catalogue.street_of_community(need.community)
-    if street is None:
-        valid = ", ".join(c.code for c in catalogue.communities)
-        raise field_error("community", f"unknown community {need.community!r}; valid codes: {valid}")
-    return street.code
+SOURCE = "/lastmeter/intake"
 
 
-async def submit_need(
-    *, pool: asyncpg.Pool, outbox: Outbox, catalogue: Catalogue, clock: Clock, need: NeedIn, secret: str
-) -> NeedAccepted:
-    """Store the case and its `need submitted` event in one transaction."""
-    street = check_references(need, catalogue)
-    now = clock.now()
+@dataclass(frozen=True)
+class Deps:
+    """What the use cases need from the running service."""
+
+    outbox: Outbox
+    catalogue: Catalogue
+    clock: Clock
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one submission."""
+
+    case_id: str
+    submission_id: str
+    linked: bool
+    status: str
+    category: str | None
+    classification: Classification | None
+    reporter_count: int = 1
+
+
+@dataclass
+class Writes:
+    """Rows and events gathered for one transaction; cases created here are visible to later needs."""
+
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[OutgoingMessage] = field(default_factory=list)
+    fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # case_id -> row in `cases`
+    # Filled by `prefetch` for a batch: category choice and duplicate candidates per need (by id),
+    # and the reporter count and status of candidates already stored, bumped in memory until flush.
+    chosen: dict[int, tuple[str | None, Classification | None]] = field(default_factory=dict)
+    candidates: dict[int, list[OpenCase]] = field(default_factory=dict)
+    known: dict[str, list[Any]] = field(default_factory=dict)
+    bumps: dict[str, int] = field(default_factory=dict)
+
+
+def choose_category(deps: Deps, need: Need) -> tuple[str | None, Classification | None]:
+    """The need's own category, or the classifier's (None below the threshold) with how it decided."""
+    if need.category is not None:
+        return need.category, None
+    choice = classify(deps.catalogue, need.description, deps.threshold)
+    return choice.category, choice.classification
+
+
+def lookup_for(deps: Deps, need: Need, category: str, now: datetime) -> store.Lookup | None:
+    """The duplicate prefilter for a need, or None when it has nothing to compare but its community."""
+    rules = deps.catalogue.category(category)
+    address_key = normalise_place(need.address) or None
+    has_point = need.lat is not None and need.lon is not None
+    if rules is None or (not has_point and not address_key):
+        return None  # the community alone is far too coarse (5,000 households) to merge needs
+    return store.Lookup(
+        category=category,
+        since=now - rules.duplicate_window,
+        box=bounding_box(need.lat, need.lon, rules.duplicate_radius_m) if has_point else None,  # type: ignore[arg-type]
+        community=need.community,
+        address_key=address_key,
+    )
+
+
+async def prefetch(conn: asyncpg.Connection, *, deps: Deps, needs: list[Need], writes: Writes) -> None:
+    """Choose categories and fetch duplicate candidates for a whole batch in one query (survey import)."""
+    now = deps.clock.now()
+    lookups: dict[int, store.Lookup] = {}
+    for need in needs:
+        category, classification = choose_category(deps, need)
+        writes.chosen[id(need)] = (category, classification)
+        lookup = lookup_for(deps, need, category, now) if category is not None else None
+        if lookup is not None:
+            lookups[id(need)] = lookup
+        else:
+            writes.candidates[id(need)] = []
+    keys = list(lookups)  # ids of objects are not row numbers; SQL gets positions
+    found = await store.open_candidates_many(conn, lookups={i: lookups[k] for i, k in enumerate(keys)})
+    for position, key in enumerate(keys):
+        rows = found.get(position, [])
+        writes.candidates[key] = [case for case, _, _ in rows]
+        for case, count, status in rows:
+            writes.known.setdefault(case.case_id, [count, status])
+
+
+async def _duplicate_of(
+    conn: asyncpg.Connection, *, deps: Deps, need: Need, category: str, now: datetime, writes: Writes
+) -> OpenCase | None:
+    """The open case (stored or created in this transaction) this need duplicates, if any."""
+    rules = deps.catalogue.category(category)
+    lookup = lookup_for(deps, need, category, now)
+    if rules is None or lookup is None:
+        return None
+    stored = writes.candidates.get(id(need))
+    if stored is None:
+        stored = await store.open_candidates(conn, lookup=lookup)
+    pending = [
+        OpenCase(c["case_id"], category, c["lat"], c["lon"], c["community"], c["submitted_at"], c["address"])
+        for c in writes.fresh.values()
+        if c["category"] == category
+    ]
+    return find_duplicate(
+        category=category,
+        lat=need.lat,
+        lon=need.lon,
+        community=need.community,
+        at=now,
+        radius_m=rules.duplicate_radius_m,
+        window=rules.duplicate_window,
+        open_cases=[*stored, *pending],
+        address=need.address,
+    )
+
+
+async def accept(
+    conn: asyncpg.Connection, *, deps: Deps, need: Need, writes: Writes, force_new: bool = False
+) -> Outcome:
+    """Classify if needed, link to an open duplicate or open a new case; rows go to `writes`."""
+    now = deps.clock.now()
+    chosen = writes.chosen.get(id(need))
+    category, classification = chosen if chosen is not None else choose_category(deps, need)
+    submission_id = str(uuid.uuid4())
+    submission = {
+        "submission_id": submission_id,
+        "reporter_kind": need.reporter_kind,
+        "source": need.source,
+        "contact": need.contact,
+        "created_at": now,
+    }
+    if category is not None and not force_new:
+        original = await _duplicate_of(conn, deps=deps, need=need, category=category, now=now, writes=writes)
+        if original is not None:
+            linked = await _link(
+                conn, deps=deps, need=need, original=original, submission_id=submission_id, now=now, writes=writes
+            )
+            if linked is not None:
+                count, status = linked
+                writes.submissions.append({**submission, "case_id": original.case_id, "linked": True})
+                return Outcome(original.case_id, submission_id, True, status, category, classification, count)
     case_id = str(uuid.uuid4())
     event = NeedSubmitted(
         case_id=case_id,
-        category=need.category,
+        category=category,
         description=need.description,
         community=need.community,
-        street=street,
+        street=need.street,
         grid=need.grid,
-        location=need.location,
+        location=Location(lat=need.lat, lon=need.lon) if need.lat is not None and need.lon is not None else None,
         address=need.address,
-        reporter_kind=need.reporter.kind,
-        priority=need.priority,
+        reporter_kind=need.reporter_kind,  # type: ignore[arg-type]
+        priority=need.priority,  # type: ignore[arg-type]
         vulnerable=need.vulnerable,
         pairing_id=need.pairing_id,
         language=need.language,
+        classification=classification,
         submitted_at=now,
     )
-    row = event.model_dump()
-    row.update(lat=need.location.lat if need.location else None, lon=need.location.lon if need.location else None)
-    contact = need.reporter.model_dump(exclude={"kind"}, exclude_none=True)
-    async with pool.acquire() as conn, conn.transaction():
-        await store.insert_case(conn, case=row, contact=contact)
-        await outbox.add(conn, INTAKE_EVENTS, make_event(event, source="/lastmeter/intake", subject=case_id, time=now))
-    return NeedAccepted(case_id=case_id, status="submitted", access_token=issue_access_token(case_id, secret))
+    row = {
+        "case_id": case_id,
+        "category": category,
+        "description": need.description,
+        "community": need.community,
+        "street": need.street,
+        "grid": need.grid,
+        "lat": need.lat,
+        "lon": need.lon,
+        "address": need.address,
+        "address_id": need.address_id,
+        "address_key": normalise_place(need.address) or None,
+        "reporter_kind": need.reporter_kind,
+        "priority": need.priority,
+        "vulnerable": need.vulnerable,
+        "pairing_id": need.pairing_id,
+        "language": need.language,
+        "contact": need.contact,
+        "classification": classification.model_dump(mode="json") if classification else None,
+        "attributes": need.attributes,
+        "media_url": need.media_url,
+        "source": need.source,
+        "reported_at": need.reported_at,
+        "submitted_at": now,
+    }
+    writes.cases.append(row)
+    writes.fresh[case_id] = row
+    writes.submissions.append({**submission, "case_id": case_id, "linked": False})
+    writes.messages.append(
+        deps.outbox.message(INTAKE_EVENTS, make_event(event, source=SOURCE, subject=case_id, time=now))
+    )
+    return Outcome(case_id, submission_id, False, "submitted", category, classification)
+
+
+async def _link(
+    conn: asyncpg.Connection,
+    *,
+    deps: Deps,
+    need: Need,
+    original: OpenCase,
+    submission_id: str,
+    now: datetime,
+    writes: Writes,
+) -> tuple[int, str] | None:
+    """Count one more reporter on the original and queue DuplicateLinked; None if it closed meanwhile."""
+    pending = writes.fresh.get(original.case_id)
+    known = writes.known.get(original.case_id)
+    if pending is not None:
+        pending["reporter_count"] = pending.get("reporter_count", 1) + 1
+        count, status = pending["reporter_count"], "submitted"
+    elif known is not None:
+        # Prefetched in this transaction: count in memory, one UPDATE per case at flush.
+        known[0] += 1
+        writes.bumps[original.case_id] = writes.bumps.get(original.case_id, 0) + 1
+        count, status = known[0], known[1]
+    else:
+        counted = await store.count_report(conn, case_id=original.case_id, now=now)
+        if counted is None:
+            return None
+        count, status = counted["reporter_count"], counted["status"]
+    event = DuplicateLinked(
+        case_id=original.case_id,
+        submission_id=submission_id,
+        reporter_kind=need.reporter_kind,  # type: ignore[arg-type]
+        reporter_count=count,
+        linked_at=now,
+    )
+    writes.messages.append(
+        deps.outbox.message(INTAKE_EVENTS, make_event(event, source=SOURCE, subject=original.case_id, time=now))
+    )
+    return count, status
+
+
+async def flush(conn: asyncpg.Connection, *, deps: Deps, writes: Writes) -> None:
+    """Write the gathered rows and queue the gathered events, in the caller's transaction."""
+    await store.insert_cases(conn, cases=writes.cases)
+    if any(c.get("reporter_count", 1) > 1 for c in writes.cases):
+        await conn.executemany(
+            "UPDATE cases SET reporter_count = $2 WHERE case_id = $1",
+            [(c["case_id"], c["reporter_count"]) for c in writes.cases if c.get("reporter_count", 1) > 1],
+        )
+    if writes.bumps:
+        await conn.executemany(
+            "UPDATE cases SET reporter_count = reporter_count + $2, updated_at = GREATEST(updated_at, $3) "
+            "WHERE case_id = $1",
+            [(case_id, n, deps.clock.now()) for case_id, n in writes.bumps.items()],
+        )
+    await store_links.insert_submissions(conn, rows=writes.submissions)
+    await deps.outbox.add_messages(conn, writes.messages)
+    for part in (writes.cases, writes.submissions, writes.messages, writes.fresh, writes.chosen):
+        part.clear()
+    for other in (writes.candidates, writes.known, writes.bumps):
+        other.clear()
+
+
+async def accept_one(conn: asyncpg.Connection, *, deps: Deps, need: Need, force_new: bool = False) -> Outcome:
+    """Accept a single need and write it, in the caller's transaction."""
+    writes = Writes()
+    outcome = await accept(conn, deps=deps, need=need, writes=writes, force_new=force_new)
+    await flush(conn, deps=deps, writes=writes)
+    return outcome

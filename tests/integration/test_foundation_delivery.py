@@ -117,7 +117,8 @@ async def test_outbox_rows_left_by_a_crash_are_published_after_restart(
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(
-            f"INSERT INTO {prefix}routing.outbox (topic, key, event_id, payload, headers) VALUES ($1, $2, $3, $4, '{{}}')",
+            f"INSERT INTO {prefix}routing.outbox (topic, key, event_id, payload, headers) "
+            "VALUES ($1, $2, $3, $4, '{}')",
             f"{prefix}{ROUTING_EVENTS}",
             event.subject,
             event.id,
@@ -125,7 +126,9 @@ async def test_outbox_rows_left_by_a_crash_are_published_after_restart(
         )
         async with serving(create_routing(settings)):
             records = await read_topic(
-                kafka_bootstrap, f"{prefix}{ROUTING_EVENTS}", until=lambda recs: any(r.key == b"case-outbox" for r in recs)
+                kafka_bootstrap,
+                f"{prefix}{ROUTING_EVENTS}",
+                until=lambda recs: any(r.key == b"case-outbox" for r in recs),
             )
             await eventually(lambda: _empty(conn, f"{prefix}routing.outbox"))
     finally:

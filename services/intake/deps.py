@@ -1,0 +1,49 @@
+"""FastAPI dependencies intake's routers share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.intake.service_layer import Deps
+from services.intake.settings import IntakeSettings
+from shared.auth import Principal
+from shared.http import authenticate
+from shared.service import ServiceRuntime
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+
+
+def settings_of(rt: ServiceRuntime) -> IntakeSettings:
+    """The runtime's settings as intake's own class (create_app only takes IntakeSettings)."""
+    settings = rt.settings
+    if not isinstance(settings, IntakeSettings):
+        raise TypeError(f"intake needs IntakeSettings, got {type(settings).__name__}")
+    return settings
+
+
+def deps_of(rt: ServiceRuntime) -> Deps:
+    """Use-case dependencies for one request; the catalogue is read live so a change applies at once."""
+    return Deps(
+        outbox=rt.outbox,
+        catalogue=rt.catalogue,
+        clock=rt.clock,
+        threshold=settings_of(rt).classification_threshold,
+    )
+
+
+async def _optional_principal(request: Request) -> Principal | None:
+    """The caller when credentials are sent (401 if they are bad), None for anonymous residents."""
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        return None
+    return await authenticate(request)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]

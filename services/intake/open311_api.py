@@ -1,0 +1,353 @@
+"""Open311 GeoReport v2 under /open311/v2/, JSON or XML by suffix, errors as the spec's {code, description} list."""
+
+from __future__ import annotations
+
+import email.message
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.intake import open311_format as fmt
+from services.intake import store, store_links
+from services.intake.deps import Runtime, deps_of, settings_of
+from services.intake.need import Need, check_category, resolve_place
+from services.intake.open311_xml import errors_xml, to_xml
+from services.intake.service_layer import accept_one
+from services.intake.status import CLOSED_STATUSES, OPEN_STATUSES
+from services.intake.text_rules import FieldError, check_lat_lon, clean_description, clean_text
+from shared.catalogue import Catalogue
+from shared.http import ApiError
+
+PREFIX = "/open311/v2"
+router = APIRouter(prefix=PREFIX, tags=["open311"])
+FORMATS = ("json", "xml")
+_URL = re.compile(r"^https?://[^\s]{1,2000}$")
+_PHONE = re.compile(r"^[0-9+\-() ]{3,40}$")
+_CONTACT_FIELDS = {
+    "email": 254,
+    "device_id": 100,
+    "account_id": 100,
+    "first_name": 100,
+    "last_name": 100,
+    "phone": 40,
+}
+
+
+class Open311Error(Exception):
+    """An Open311 error: 400 (bad request), 403 (api_key) or 404 (not found)."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _format(value: str) -> str:
+    if value not in FORMATS:
+        raise Open311Error(404, f"unknown response format {value!r}; use .json or .xml")
+    return value
+
+
+def _respond(format_: str, root: str, item: str | None, items: list[dict[str, Any]], status: int = 200) -> Response:
+    """A list (or, with item None, a single object) in the requested format."""
+    if format_ == "xml":
+        return Response(to_xml(root, item, items), status_code=status, media_type="text/xml; charset=utf-8")
+    body = fmt.json_ready(items if item is not None else items[0])
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _zone(catalogue: Catalogue) -> ZoneInfo:
+    return ZoneInfo(catalogue.timezone)
+
+
+def _check_jurisdiction(rt: Runtime, value: str | None) -> None:
+    expected = settings_of(rt).open311_jurisdiction_id
+    if value and value.strip() != expected:
+        raise Open311Error(404, f"jurisdiction_id {value!r} not found; this endpoint serves {expected!r}")
+
+
+def _bad(exc: FieldError, rename: dict[str, str] | None = None) -> Open311Error:
+    field = (rename or {}).get(exc.field, exc.field)
+    return Open311Error(400, f"{field}: {exc.message}")
+
+
+@router.get("/services.{format_}", summary="Open311: the service list (catalogue categories)")
+async def get_services(format_: str, rt: Runtime, jurisdiction_id: str | None = None) -> Response:
+    f = _format(format_)
+    _check_jurisdiction(rt, jurisdiction_id)
+    return _respond(f, "services", "service", fmt.services(rt.catalogue))
+
+
+@router.get("/services/{service_code}.{format_}", summary="Open311: a service's attribute definitions")
+async def get_service_definition(
+    service_code: str, format_: str, rt: Runtime, jurisdiction_id: str | None = None
+) -> Response:
+    f = _format(format_)
+    _check_jurisdiction(rt, jurisdiction_id)
+    category = rt.catalogue.category(service_code)
+    if category is None:
+        raise Open311Error(404, f"service_code {service_code!r} not found")
+    return _respond(f, "service_definition", None, [fmt.definition(category, xml=f == "xml")])
+
+
+def _is_form(request: Request) -> bool:
+    message = email.message.Message()
+    message["content-type"] = request.headers.get("content-type", "")
+    return message.get_content_type() in {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def _one(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name) or []
+    value = values[0].strip() if values else ""
+    return value or None
+
+
+def _contact(form: dict[str, list[str]]) -> dict[str, str]:
+    contact: dict[str, str] = {}
+    for name, limit in _CONTACT_FIELDS.items():
+        value = _one(form, name)
+        if value is None:
+            continue
+        try:
+            contact[name] = clean_text(value, field=name, max_len=limit)
+        except FieldError as exc:
+            raise _bad(exc) from None
+    if "phone" in contact and not _PHONE.match(contact["phone"]):
+        raise Open311Error(400, "phone: digits, spaces and + - ( ) only")
+    if "email" in contact and "@" not in contact["email"]:
+        raise Open311Error(400, "email: not an e-mail address")
+    return contact
+
+
+def need_from_form(form: dict[str, list[str]], pairs: list[tuple[str, str]], rt: Runtime) -> Need:
+    """Check a POST requests form against the spec and the catalogue; Open311Error (400) names the field."""
+    catalogue = rt.catalogue
+    code = _one(form, "service_code")
+    if code is None:
+        raise Open311Error(400, "service_code: required")
+    try:
+        check_category(catalogue, code, field_name="service_code")
+    except FieldError as exc:
+        raise _bad(exc) from None
+    category = catalogue.category(code)
+    assert category is not None
+    try:
+        point = check_lat_lon(_one(form, "lat"), _one(form, "long"))
+    except FieldError as exc:
+        raise _bad(exc, {"lon": "long"}) from None
+    address = _one(form, "address_string")
+    address_id = _one(form, "address_id")
+    if point is None and address is None and address_id is None:
+        raise Open311Error(400, "location: give lat and long, address_string or address_id")
+    raw_description = form.get("description")
+    try:
+        description = clean_description(raw_description[0]) if raw_description else category.name
+        if address is not None:
+            address = clean_text(address, field="address_string", max_len=500)
+        attributes = fmt.check_attributes(category, fmt.split_attributes(pairs))
+        lat, lon = point if point else (None, None)
+        # address_id may name a grid or community code; anything else cannot be placed.
+        grid = address_id if address_id and catalogue.community_of_grid(address_id) else None
+        community_code = address_id if address_id and catalogue.community(address_id) else None
+        community, grid_code = resolve_place(
+            catalogue,
+            community=community_code,
+            grid=grid,
+            lat=lat,
+            lon=lon,
+            address=address,
+            max_distance_m=settings_of(rt).max_community_distance_m,
+        )
+    except FieldError as exc:
+        rename = {"community": "address_string", "lat": "lat"}
+        raise _bad(exc, rename) from None
+    media_url = _one(form, "media_url")
+    if media_url is not None and not _URL.match(media_url):
+        raise Open311Error(400, "media_url: must be an http(s) URL of at most 2,000 characters")
+    return Need(
+        description=description,
+        community=community.code,
+        street=community.street,
+        category=code,
+        grid=grid_code,
+        lat=lat,
+        lon=lon,
+        address=address,
+        address_id=address_id,
+        reporter_kind="resident",
+        contact=_contact(form),
+        attributes=attributes,
+        media_url=media_url,
+        source="open311",
+    )
+
+
+@router.post("/requests.{format_}", summary="Open311: create a service request (form-encoded, api_key required)")
+async def post_request(format_: str, request: Request, rt: Runtime) -> Response:
+    f = _format(format_)
+    if not _is_form(request):
+        got = request.headers.get("content-type") or "none"
+        raise Open311Error(400, f"body must be form-encoded (application/x-www-form-urlencoded), got {got}")
+    multi = await request.form()
+    pairs = [(k, v) for k, v in multi.multi_items() if isinstance(v, str)]
+    form: dict[str, list[str]] = {}
+    for name, value in [*request.query_params.multi_items(), *pairs]:
+        form.setdefault(name, []).append(value)
+    _check_jurisdiction(rt, _one(form, "jurisdiction_id"))
+    api_key = _one(form, "api_key")
+    if api_key is None:
+        raise Open311Error(403, "api_key: required")
+    principal = await rt.keys.authenticate(api_key)
+    if principal is None or principal.case_id is not None:
+        raise Open311Error(403, "api_key: not a valid lastmeter API key")
+    need = need_from_form(form, pairs, rt)
+    async with rt.pool.acquire() as conn, conn.transaction():
+        outcome = await accept_one(conn, deps=deps_of(rt), need=need)
+    notice = (
+        f"已并入已有工单 / linked to open request {outcome.case_id} ({outcome.reporter_count} reports)"
+        if outcome.linked
+        else None
+    )
+    body = {
+        "service_request_id": outcome.case_id,
+        "token": outcome.submission_id,
+        "service_notice": notice,
+        "account_id": need.contact.get("account_id"),
+    }
+    return _respond(f, "service_requests", "request", [body])
+
+
+def _codes(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    codes = [c.strip() for c in value.split(",") if c.strip()]
+    return codes or None
+
+
+def _int(value: str | None, name: str, default: int, maximum: int | None = None) -> int:
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise Open311Error(400, f"{name}: must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise Open311Error(400, f"{name}: must be at least 1")
+    if maximum is not None and number > maximum:
+        raise Open311Error(400, f"{name}: must be at most {maximum}")
+    return number
+
+
+@router.get("/requests.{format_}", summary="Open311: service requests (public; never contact data)")
+async def get_requests(format_: str, request: Request, rt: Runtime) -> Response:
+    f = _format(format_)
+    q = request.query_params
+    _check_jurisdiction(rt, q.get("jurisdiction_id"))
+    settings = settings_of(rt)
+    page = _int(q.get("page"), "page", 1)
+    size = _int(q.get("page_size"), "page_size", settings.open311_page_size, settings.open311_max_page_size)
+    limit, offset = size, (page - 1) * size
+    catalogue = rt.catalogue
+    ids = _codes(q.get("service_request_id"))
+    if ids is not None:
+        rows = await store.list_cases(rt.pool, case_ids=ids, limit=limit, offset=offset)
+    else:
+        codes = _codes(q.get("service_code"))
+        for code in codes or []:
+            if catalogue.category(code) is None:
+                raise Open311Error(400, f"service_code: unknown service {code!r}")
+        wanted = _codes(q.get("status"))
+        statuses: set[str] | None = None
+        for value in wanted or []:
+            if value not in {"open", "closed"}:
+                raise Open311Error(400, f"status: must be open or closed, got {value!r}")
+            statuses = (statuses or set()) | (OPEN_STATUSES if value == "open" else CLOSED_STATUSES)
+        try:
+            start, end = fmt.date_window(
+                q.get("start_date"), q.get("end_date"), now=rt.clock.now(), zone=_zone(catalogue)
+            )
+        except FieldError as exc:
+            raise _bad(exc) from None
+        rows = await store.list_cases(
+            rt.pool,
+            categories=codes,
+            start=start,
+            end=end,
+            statuses=sorted(statuses) if statuses is not None else None,
+            limit=limit,
+            offset=offset,
+        )
+    zone = _zone(catalogue)
+    return _respond(f, "service_requests", "request", [fmt.service_request(r, catalogue, zone) for r in rows])
+
+
+@router.get("/requests/{service_request_id}.{format_}", summary="Open311: one service request")
+async def get_request(
+    service_request_id: str, format_: str, rt: Runtime, jurisdiction_id: str | None = None
+) -> Response:
+    f = _format(format_)
+    _check_jurisdiction(rt, jurisdiction_id)
+    row = await store.get_case(rt.pool, case_id=service_request_id)
+    if row is None:
+        raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
+    zone = _zone(rt.catalogue)
+    return _respond(f, "service_requests", "request", [fmt.service_request(row, rt.catalogue, zone)])
+
+
+@router.get("/tokens/{token}.{format_}", summary="Open311: the service request id behind a token")
+async def get_token(token: str, format_: str, rt: Runtime, jurisdiction_id: str | None = None) -> Response:
+    f = _format(format_)
+    _check_jurisdiction(rt, jurisdiction_id)
+    found = await store_links.get_submission(rt.pool, submission_id=token)
+    if found is None:
+        raise Open311Error(404, f"token {token!r} not found")
+    return _respond(f, "service_requests", "request", [{"service_request_id": found["case_id"], "token": token}])
+
+
+def _error_response(request: Request, status: int, description: str) -> Response:
+    """The spec's error list, in the format the path asks for; only 400, 403 and 404 (413 stays)."""
+    code = status if status in {400, 403, 404, 413} else (403 if status == 401 else 400)
+    if request.url.path.endswith(".xml"):
+        return Response(errors_xml([(code, description)]), status_code=code, media_type="text/xml; charset=utf-8")
+    return JSONResponse([{"code": code, "description": description}], status_code=code)
+
+
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Under /open311 errors take the spec's shape; elsewhere the native handlers keep theirs."""
+
+    async def open311(request: Request, exc: Open311Error) -> Response:
+        return _error_response(request, exc.status, exc.description)
+
+    app.add_exception_handler(Open311Error, open311)  # type: ignore[arg-type]
+
+    def scoped(native: Handler, describe: Callable[[Any], tuple[int, str]]) -> Handler:
+        async def handler(request: Request, exc: Any) -> Response:
+            if request.url.path.startswith("/open311"):
+                status, description = describe(exc)
+                return _error_response(request, status, description)
+            return await native(request, exc)
+
+        return handler
+
+    def _validation(exc: RequestValidationError) -> tuple[int, str]:
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
+        return 400, "; ".join(parts)
+
+    describers: dict[type[Exception], Callable[[Any], tuple[int, str]]] = {
+        RequestValidationError: _validation,
+        StarletteHTTPException: lambda exc: (exc.status_code, str(exc.detail)),
+        ApiError: lambda exc: (exc.status, exc.message),
+    }
+    for exc_type, describe in describers.items():
+        native = app.exception_handlers[exc_type]
+        app.add_exception_handler(exc_type, scoped(native, describe))  # type: ignore[arg-type]

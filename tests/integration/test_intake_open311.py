@@ -1,0 +1,292 @@
+"""Open311 GeoReport v2 on intake: every endpoint in JSON and XML against the spec's field lists, and its errors."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.catalogue import Catalogue
+from tests.integration.test_intake_needs import Stack, running_intake
+
+V2 = "/open311/v2"
+SERVICE_FIELDS = ["service_code", "service_name", "description", "metadata", "type", "keywords", "group"]
+ATTRIBUTE_FIELDS = [
+    "variable",
+    "code",
+    "datatype",
+    "required",
+    "datatype_description",
+    "order",
+    "description",
+    "values",
+]
+REQUEST_FIELDS = [
+    "service_request_id", "status", "status_notes", "service_name", "service_code", "description",
+    "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
+    "address", "address_id", "zipcode", "lat", "long", "media_url",
+]  # fmt: skip
+POST_FIELDS = ["service_request_id", "token", "service_notice", "account_id"]
+
+
+@pytest.fixture(scope="module")
+async def stack(kafka_bootstrap: str, database_url: str, catalogue: Catalogue) -> AsyncIterator[Stack]:
+    async with running_intake(kafka_bootstrap, database_url, catalogue) as running:
+        yield running
+
+
+@pytest.fixture
+def client(stack: Stack) -> httpx.AsyncClient:
+    return stack.client
+
+
+@pytest.fixture
+def api_key(stack: Stack) -> str:
+    return stack.keys["grid_workers"]["wanxing"]
+
+
+def _xml_items(resp: httpx.Response, root: str, item: str) -> list[dict[str, Any]]:
+    assert resp.headers["content-type"].startswith("text/xml")
+    doc = ET.fromstring(resp.content)
+    assert doc.tag == root
+    return [{child.tag: (child.text or "") for child in element} for element in doc.findall(item)]
+
+
+def _errors(resp: httpx.Response, fmt: str) -> list[dict[str, Any]]:
+    if fmt == "xml":
+        return [{"code": int(e["code"]), "description": e["description"]} for e in _xml_items(resp, "errors", "error")]
+    return resp.json()
+
+
+async def _post(client: httpx.AsyncClient, fmt: str, form: dict[str, Any]) -> httpx.Response:
+    return await client.post(f"{V2}/requests.{fmt}", data=form)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_services_list_and_definitions(client: httpx.AsyncClient, catalogue: Catalogue, fmt: str) -> None:
+    resp = await client.get(f"{V2}/services.{fmt}")
+    assert resp.status_code == 200
+    services = resp.json() if fmt == "json" else _xml_items(resp, "services", "service")
+    assert [s["service_code"] for s in services] == [c.code for c in catalogue.categories]
+    assert all(list(s) == SERVICE_FIELDS for s in services)
+    gas = next(s for s in services if s["service_code"] == "gas_smell")
+    assert str(gas["metadata"]).lower() == "true"
+    assert "煤气味" in gas["keywords"]
+
+    resp = await client.get(f"{V2}/services/gas_smell.{fmt}")
+    assert resp.status_code == 200
+    if fmt == "json":
+        definition = resp.json()
+        attributes = definition["attributes"]
+        values = attributes[0]["values"]
+    else:
+        doc = ET.fromstring(resp.content)
+        assert doc.tag == "service_definition"
+        definition = {"service_code": doc.findtext("service_code")}
+        attributes = [{c.tag: c for c in a} for a in doc.findall("attributes/attribute")]
+        values = [{c.tag: c.text for c in v} for v in doc.findall("attributes/attribute/values/value")]
+    assert definition["service_code"] == "gas_smell"
+    assert [list(a) for a in attributes] == [ATTRIBUTE_FIELDS]
+    assert [v["key"] for v in values] == ["yes", "no"]
+
+    missing = await client.get(f"{V2}/services/no_such_service.{fmt}")
+    assert missing.status_code == 404
+    assert _errors(missing, fmt)[0]["code"] == 404
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_post_request_then_read_it_by_id_token_and_list(
+    client: httpx.AsyncClient, api_key: str, fmt: str
+) -> None:
+    lat = 39.1128 if fmt == "json" else 39.1090  # different places so the two runs are not duplicates
+    form = {
+        "api_key": api_key,
+        "service_code": "gas_smell",
+        "lat": str(lat),
+        "long": "117.1585",
+        "description": "楼道里有很重的煤气味",
+        "attribute[smell_now]": "yes",
+        "email": "resident@example.com",
+        "phone": "13800138000",
+        "first_name": "秀英",
+        "last_name": "王",
+        "account_id": "app-42",
+        "media_url": "https://example.com/photo.jpg",
+    }
+    resp = await _post(client, fmt, form)
+    assert resp.status_code == 200, resp.text
+    created = resp.json() if fmt == "json" else _xml_items(resp, "service_requests", "request")
+    assert list(created[0]) == POST_FIELDS
+    request_id, token = created[0]["service_request_id"], created[0]["token"]
+    assert created[0]["account_id"] == "app-42"
+
+    one = await client.get(f"{V2}/requests/{request_id}.{fmt}")
+    assert one.status_code == 200
+    request = (one.json() if fmt == "json" else _xml_items(one, "service_requests", "request"))[0]
+    assert list(request) == REQUEST_FIELDS
+    assert request["status"] == "open"
+    assert request["service_code"] == "gas_smell"
+    assert float(request["lat"]) == lat
+    assert request["media_url"] == "https://example.com/photo.jpg"
+    assert datetime.fromisoformat(request["requested_datetime"]).utcoffset() == timedelta(hours=8)
+    # Public reads never carry contact data.
+    for secret in ("resident@example.com", "13800138000", "秀英", "app-42"):
+        assert secret not in one.text
+
+    by_token = await client.get(f"{V2}/tokens/{token}.{fmt}")
+    assert by_token.status_code == 200
+    pairs = by_token.json() if fmt == "json" else _xml_items(by_token, "service_requests", "request")
+    assert pairs == [{"service_request_id": request_id, "token": token}]
+
+    listed = await client.get(f"{V2}/requests.{fmt}", params={"service_code": "gas_smell", "status": "open"})
+    assert listed.status_code == 200
+    items = listed.json() if fmt == "json" else _xml_items(listed, "service_requests", "request")
+    assert request_id in [r["service_request_id"] for r in items]
+    assert all(list(r) == REQUEST_FIELDS for r in items)
+    closed = await client.get(f"{V2}/requests.{fmt}", params={"service_code": "gas_smell", "status": "closed"})
+    items = closed.json() if fmt == "json" else _xml_items(closed, "service_requests", "request")
+    assert request_id not in [r["service_request_id"] for r in items]
+
+
+async def test_requests_filters_ids_override_and_paging(client: httpx.AsyncClient, api_key: str) -> None:
+    ids = []
+    for i in range(3):
+        form = {"api_key": api_key, "service_code": "tree_trimming", "description": f"树枝挡窗 {i}"}
+        form["address_string"] = f"金融街社区{i + 1}号楼"
+        resp = await _post(client, "json", form)
+        assert resp.status_code == 200, resp.text
+        ids.append(resp.json()[0]["service_request_id"])
+    page1 = (await client.get(f"{V2}/requests.json", params={"service_code": "tree_trimming", "page_size": 2})).json()
+    page2 = (
+        await client.get(f"{V2}/requests.json", params={"service_code": "tree_trimming", "page_size": 2, "page": 2})
+    ).json()
+    assert len(page1) == 2
+    assert len(page2) == 1
+    assert {r["service_request_id"] for r in page1 + page2} == set(ids)
+    # service_request_id overrides every other filter, even a contradictory one.
+    chosen = (
+        await client.get(
+            f"{V2}/requests.json", params={"service_request_id": f"{ids[0]},{ids[2]}", "service_code": "noise"}
+        )
+    ).json()
+    assert {r["service_request_id"] for r in chosen} == {ids[0], ids[2]}
+    # Outside the date window: nothing; default window: the last 90 days.
+    old = (
+        await client.get(
+            f"{V2}/requests.json",
+            params={"service_code": "tree_trimming", "start_date": "2020-01-01", "end_date": "2020-02-01"},
+        )
+    ).json()
+    assert old == []
+    now = datetime.now(UTC)
+    window = {"start_date": (now - timedelta(days=1)).isoformat(), "end_date": (now + timedelta(days=1)).isoformat()}
+    recent = (await client.get(f"{V2}/requests.json", params={"service_code": "tree_trimming", **window})).json()
+    assert len(recent) == 3
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    ("change", "code", "names"),
+    [
+        ({"api_key": None}, 403, "api_key"),
+        ({"api_key": "lm_admin_wrong"}, 403, "api_key"),
+        ({"service_code": "no_such_service"}, 400, "service_code"),
+        ({"service_code": None}, 400, "service_code"),
+        ({"lat": "91"}, 400, "lat"),
+        ({"long": "-181"}, 400, "long"),
+        ({"lat": None, "long": None}, 400, "location"),
+        ({"lat": "abc"}, 400, "lat"),
+        ({"description": "路" * 4001}, 400, "description"),
+        ({"description": "  \t "}, 400, "description"),
+        ({"description": "煤气味\x07"}, 400, "description"),
+        ({"attribute[smell_now]": None}, 400, "attribute[smell_now]"),
+        ({"attribute[smell_now]": "maybe"}, 400, "attribute[smell_now]"),
+        ({"attribute[colour]": "red"}, 400, "attribute[colour]"),
+        ({"media_url": "javascript:alert(1)"}, 400, "media_url"),
+        ({"jurisdiction_id": "beijing"}, 404, "jurisdiction_id"),
+    ],
+)
+async def test_post_request_bad_input(
+    client: httpx.AsyncClient, api_key: str, fmt: str, change: dict[str, Any], code: int, names: str
+) -> None:
+    form = {
+        "api_key": api_key,
+        "service_code": "gas_smell",
+        "lat": "39.1175",
+        "long": "117.1630",
+        "description": "煤气味",
+        "attribute[smell_now]": "no",
+    }
+    form.update(change)
+    resp = await _post(client, fmt, {k: v for k, v in form.items() if v is not None})
+    assert resp.status_code == code
+    errors = _errors(resp, fmt)
+    assert errors[0]["code"] == code
+    assert names in errors[0]["description"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_post_request_refuses_json_and_xml_bodies(client: httpx.AsyncClient, api_key: str, fmt: str) -> None:
+    as_json = await client.post(f"{V2}/requests.{fmt}", json={"api_key": api_key, "service_code": "noise"})
+    as_xml = await client.post(
+        f"{V2}/requests.{fmt}", content=b"<request><service_code>noise</service_code></request>",
+        headers={"Content-Type": "application/xml"},
+    )  # fmt: skip
+    for resp in (as_json, as_xml):
+        assert resp.status_code == 400
+        assert "form-encoded" in _errors(resp, fmt)[0]["description"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    ("params", "code", "names"),
+    [
+        ({"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-05-01T00:00:00Z"}, 400, "90 days"),
+        ({"start_date": "2026-05-01T00:00:00Z", "end_date": "2026-04-01T00:00:00Z"}, 400, "start_date"),
+        ({"start_date": "yesterday"}, 400, "start_date"),
+        ({"page_size": "1000"}, 400, "page_size"),
+        ({"page": "0"}, 400, "page"),
+        ({"status": "pending"}, 400, "status"),
+        ({"service_code": "no_such_service"}, 400, "service_code"),
+    ],
+)
+async def test_get_requests_bad_filters(
+    client: httpx.AsyncClient, fmt: str, params: dict[str, str], code: int, names: str
+) -> None:
+    resp = await client.get(f"{V2}/requests.{fmt}", params=params)
+    assert resp.status_code == code
+    errors = _errors(resp, fmt)
+    assert errors[0]["code"] == code
+    assert names in errors[0]["description"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_not_found_in_the_spec_shape_while_native_errors_keep_theirs(client: httpx.AsyncClient, fmt: str) -> None:
+    for path in (f"{V2}/requests/nope.{fmt}", f"{V2}/tokens/nope.{fmt}", f"{V2}/nothing-here.{fmt}"):
+        resp = await client.get(path)
+        assert resp.status_code == 404, path
+        assert _errors(resp, fmt)[0]["code"] == 404
+    native = await client.get("/v1/cases/nope", headers={"Authorization": "Bearer nope"})
+    assert native.status_code == 401
+    assert native.json()["error"] == "unauthorized"
+
+
+async def test_duplicate_post_points_to_the_open_request(client: httpx.AsyncClient, api_key: str) -> None:
+    form = {
+        "api_key": api_key,
+        "service_code": "sewer_blocked",
+        "lat": "39.1152",
+        "long": "117.1948",
+        "description": "下水道堵了, 污水外溢",
+    }
+    first = (await _post(client, "json", form)).json()[0]
+    second = (await _post(client, "json", {**form, "description": "下水堵"})).json()[0]
+    assert second["service_request_id"] == first["service_request_id"]
+    assert second["token"] != first["token"]
+    assert "linked" in second["service_notice"]
+    request = (await client.get(f"{V2}/requests/{first['service_request_id']}.json")).json()[0]
+    assert request["service_notice"] == "2 residents reported this"
