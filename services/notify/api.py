@@ -1,4 +1,4 @@
-"""Notify's HTTP routes: the SSE stream of case events."""
+"""Notify's SSE route: the live stream of case events, filtered to what the caller may see."""
 
 from __future__ import annotations
 
@@ -9,23 +9,17 @@ from typing import Annotated
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.notify import store
-from services.notify.hub import StreamHub, audience_of_row
-from shared.auth import Principal
-from shared.http import ApiError, CurrentPrincipal
+from services.notify.deps import Runtime, settings_of
+from services.notify.hub import StreamHub, Subscriber
+from shared.events import known_types
+from shared.http import ApiError, CurrentPrincipal, field_error
 from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["stream"])
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 
 
 def format_sse(row: asyncpg.Record) -> bytes:
@@ -45,8 +39,11 @@ async def stream(
     rt: Runtime,
     principal: CurrentPrincipal,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    case_id: Annotated[str | None, Query(max_length=64, description="only this case's events")] = None,
+    types: Annotated[str | None, Query(max_length=2000, description="comma-separated event types")] = None,
 ) -> StreamingResponse:
     hub: StreamHub = rt.state["hub"]
+    settings = settings_of(rt)
     resume_from: int | None = None
     raw = last_event_id or request.query_params.get("last_event_id")
     if raw is not None:
@@ -58,7 +55,12 @@ async def stream(
                 fields=[{"field": "Last-Event-ID", "message": "not an integer"}],
             )
         resume_from = int(raw)
-    sub = hub.subscribe(principal, queue_size=rt.settings.sse_queue_size)  # type: ignore[attr-defined]
+    wanted = tuple(t.strip() for t in (types or "").split(",") if t.strip())
+    if unknown := [t for t in wanted if t not in known_types()]:
+        raise field_error(
+            "types", f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(sorted(known_types()))}"
+        )
+    sub = hub.subscribe(principal, queue_size=settings.sse_queue_size, case_id=case_id, types=wanted)
     live_from = hub.cursor
 
     async def frames() -> AsyncIterator[bytes]:
@@ -66,12 +68,12 @@ async def stream(
         try:
             yield b"retry: 2000\n\n"
             if resume_from is not None:
-                async for row in _replay(rt.pool, principal, after=resume_from, until=live_from):
+                async for row in _replay(rt.pool, sub, after=resume_from, until=live_from):
                     sent.add(row["id"])
                     yield format_sse(row)
             while True:
                 try:
-                    row = await asyncio.wait_for(sub.queue.get(), rt.settings.sse_heartbeat_seconds)  # type: ignore[attr-defined]
+                    row = await asyncio.wait_for(sub.queue.get(), settings.sse_heartbeat_seconds)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
@@ -88,7 +90,7 @@ async def stream(
     )
 
 
-async def _replay(pool: asyncpg.Pool, principal: Principal, *, after: int, until: int) -> AsyncIterator[asyncpg.Record]:
+async def _replay(pool: asyncpg.Pool, sub: Subscriber, *, after: int, until: int) -> AsyncIterator[asyncpg.Record]:
     """Rows the client missed, up to where the live feed took over."""
     cursor = after
     while cursor < until:
@@ -99,7 +101,7 @@ async def _replay(pool: asyncpg.Pool, principal: Principal, *, after: int, until
             if row["id"] > until:
                 return
             cursor = row["id"]
-            if audience_of_row(row).visible_to(principal):
+            if sub.wants(row):
                 yield row
 
 

@@ -1,92 +1,88 @@
-"""Notify's reactions: update the projection, fan each event out to its audiences."""
+"""Notify's reactions: project every case event, then fan it out to topics, SSE and subscriptions."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.notify import store
+import orjson
+
+from services.notify import store, store_delivery
+from services.notify.audience import Audience, audience_for
+from services.notify.delivery import delivery_channel
+from services.notify.projection import CaseState, apply
 from shared.consumer import ConsumerSpec, HandlerContext
-from shared.events import CloudEvent, EventData
-from shared.events.intake import NeedSubmitted
-from shared.events.routing import CaseRouted
-from shared.events.sla import DeadlineArmed
+from shared.events import CloudEvent, EventData, known_types, parse_event
+from shared.events.intake import DuplicateLinked
+from shared.events.routing import CatalogueChanged
 from shared.service import ServiceRuntime
 from shared.topics import CASE_EVENT_TOPICS
-
-# Per event type: which projection fields it sets.
-Projector = Callable[[Any], dict[str, Any]]
-
-
-def _submitted(e: NeedSubmitted) -> dict[str, Any]:
-    return {
-        "status": "submitted",
-        "category": e.category,
-        "community": e.community,
-        "street": e.street,
-        "submitted_at": e.submitted_at,
-    }
-
-
-def _routed(e: CaseRouted) -> dict[str, Any]:
-    return {
-        "status": "routed",
-        "category": e.category,
-        "community": e.community,
-        "street": e.street,
-        "assignee_kind": e.assignee.kind,
-        "assignee_code": e.assignee.code,
-        "co_departments": [c.code for c in e.co_handlers if c.kind == "department"],
-        "submitted_at": e.submitted_at,
-    }
-
-
-def _armed(e: DeadlineArmed) -> dict[str, Any]:
-    return {"sla_state": "on_track", "due_at": e.due_at}
-
-
-PROJECTORS: dict[type[EventData], Projector] = {
-    NeedSubmitted: _submitted,
-    CaseRouted: _routed,
-    DeadlineArmed: _armed,
-}
 
 
 def stream_channel(rt: ServiceRuntime) -> str:
     return f"{rt.settings.db_schema}_stream"
 
 
-def make_fanout(
-    rt: ServiceRuntime, projector: Projector
-) -> Callable[[HandlerContext, CloudEvent, Any], Awaitable[None]]:
-    """A handler: project the event, then queue it for each audience topic and the SSE stream."""
+def case_event_types() -> list[type[EventData]]:
+    """Every registered event type about a case (all but the catalogue's own)."""
+    return [m for m in known_types().values() if m is not CatalogueChanged]
 
-    async def fanout(ctx: HandlerContext, envelope: CloudEvent, payload: Any) -> None:
-        await store.upsert_case(
-            ctx.conn, case_id=envelope.subject, at=envelope.time, now=ctx.clock.now(), **projector(payload)
-        )
-        audience = await store.audience_of(ctx.conn, case_id=envelope.subject)
-        for topic in audience.topics():
-            await ctx.publish(topic, envelope)
-        await store.append_stream(
-            ctx.conn,
-            event_id=envelope.id,
-            case_id=envelope.subject,
-            type_=envelope.type,
-            audience=audience,
-            envelope=envelope.model_dump(mode="json", exclude_none=True),
-            channel=stream_channel(rt),
-        )
 
-    return fanout
+async def fan_out(rt: ServiceRuntime, ctx: HandlerContext, envelope: CloudEvent, audience: Audience) -> None:
+    """Audience topics (keyed by case id), the SSE stream table and one delivery per subscription."""
+    for topic in audience.topics():
+        await ctx.publish(topic, envelope)
+    doc = envelope.model_dump(mode="json", exclude_none=True)
+    await store.lock_stream(ctx.conn, schema=rt.settings.db_schema)
+    await store.append_stream(
+        ctx.conn,
+        event_id=envelope.id,
+        case_id=envelope.subject,
+        type_=envelope.type,
+        audience=audience,
+        envelope=doc,
+        channel=stream_channel(rt),
+    )
+    queued = await store_delivery.queue_deliveries(
+        ctx.conn, audience=audience, event_type=envelope.type, event_id=envelope.id, envelope=doc, now=ctx.clock.now()
+    )
+    if queued:
+        await ctx.conn.execute("SELECT pg_notify($1, '')", delivery_channel(rt.settings.db_schema))
+
+
+def make_handler(rt: ServiceRuntime) -> Any:
+    """The one handler for every case event type."""
+
+    async def handle(ctx: HandlerContext, envelope: CloudEvent, payload: EventData) -> None:
+        case_id = envelope.subject
+        before = await store.load_case(ctx.conn, case_id=case_id) or CaseState(case_id=case_id)
+        after = apply(before, payload, event_time=envelope.time)
+        await store.save_case(ctx.conn, after, now=ctx.clock.now())
+        if isinstance(payload, DuplicateLinked):
+            await store.add_link(ctx.conn, submission_id=payload.submission_id, case_id=case_id, at=payload.linked_at)
+        if after.street is None:
+            # Which street office it concerns is not known yet (its intake event is still on the way).
+            doc = envelope.model_dump(mode="json", exclude_none=True)
+            await store.park(ctx.conn, event_id=envelope.id, case_id=case_id, at=envelope.time, envelope=doc)
+            ctx.log.info("event parked until the case's street is known", type=envelope.type)
+            return
+        submissions = await store.submissions_of(ctx.conn, case_id=case_id)
+        pending: list[tuple[CloudEvent, Audience]] = [
+            (envelope, audience_for(before=before, after=after, payload=payload, submission_ids=submissions))
+        ]
+        if before.street is None:
+            for doc in await store.unpark(ctx.conn, case_id=case_id):
+                parked_env, parked_payload = parse_event(orjson.dumps(doc))
+                audience = audience_for(before=after, after=after, payload=parked_payload, submission_ids=submissions)
+                pending.append((parked_env, audience))
+        for item_envelope, audience in sorted(pending, key=lambda p: p[0].time):
+            await fan_out(rt, ctx, item_envelope, audience)
+
+    return handle
 
 
 def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
     """Notify reads every case event topic."""
+    handler = make_handler(rt)
     return [
-        ConsumerSpec(
-            name="fanout",
-            topics=list(CASE_EVENT_TOPICS),
-            handlers={model: make_fanout(rt, projector) for model, projector in PROJECTORS.items()},
-        )
+        ConsumerSpec(name="fanout", topics=list(CASE_EVENT_TOPICS), handlers=dict.fromkeys(case_event_types(), handler))
     ]

@@ -33,15 +33,28 @@ class Subscriber:
     principal: Principal
     queue: asyncio.Queue[asyncpg.Record | None] = field(default_factory=lambda: asyncio.Queue(1000))
     dropped: bool = False
+    case_id: str | None = None  # only this case's events
+    types: tuple[str, ...] = ()  # only these event types (empty: all)
+
+    def wants(self, row: asyncpg.Record) -> bool:
+        """Whether this client asked for the row and may see it."""
+        if self.case_id is not None and row["case_id"] != self.case_id:
+            return False
+        if self.types and row["type"] not in self.types:
+            return False
+        return audience_of_row(row).visible_to(self.principal)
 
 
 def audience_of_row(row: asyncpg.Record) -> Audience:
+    """The audience a stream row was fanned out to."""
     return Audience(
         case_id=row["case_id"],
         street=row["street"],
         department=row["department"],
         team=row["team"],
         co_departments=tuple(row["co_departments"] or ()),
+        co_teams=tuple(row["co_teams"] or ()),
+        submission_ids=tuple(row["submission_ids"] or ()),
     )
 
 
@@ -58,9 +71,13 @@ class StreamHub:
         self._cursor = 0
         self._gaps: dict[int, float] = {}
         self.delivered = 0
+        self.dropped = 0
 
-    def subscribe(self, principal: Principal, *, queue_size: int = 1000) -> Subscriber:
-        sub = Subscriber(principal=principal, queue=asyncio.Queue(queue_size))
+    def subscribe(
+        self, principal: Principal, *, queue_size: int = 1000, case_id: str | None = None, types: tuple[str, ...] = ()
+    ) -> Subscriber:
+        """Register a live client; events it may see are queued for it from now on."""
+        sub = Subscriber(principal=principal, queue=asyncio.Queue(queue_size), case_id=case_id, types=types)
         self._subscribers.add(sub)
         return sub
 
@@ -109,10 +126,13 @@ class StreamHub:
         if len(rows) >= 1000:
             self._wake.set()
 
+    @property
+    def clients(self) -> int:
+        return len(self._subscribers)
+
     def _dispatch(self, row: asyncpg.Record) -> None:
-        audience = audience_of_row(row)
         for sub in list(self._subscribers):
-            if not audience.visible_to(sub.principal):
+            if not sub.wants(row):
                 continue
             try:
                 sub.queue.put_nowait(row)
@@ -120,6 +140,8 @@ class StreamHub:
             except asyncio.QueueFull:
                 # A client that does not read is cut off rather than slowing everyone else down.
                 sub.dropped = True
+                self.dropped += 1
+                log.info("slow SSE client dropped", principal=sub.principal.name or sub.principal.role)
                 self._subscribers.discard(sub)
                 with contextlib.suppress(asyncio.QueueFull):
                     sub.queue.get_nowait()

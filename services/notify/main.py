@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api, handlers
+from services.notify import api, api_cases, api_dashboard, api_deliveries, api_subscriptions, handlers
+from services.notify.delivery import DeliveryWorker
 from services.notify.hub import StreamHub
 from services.notify.settings import NotifySettings
 from shared.clock import Clock
@@ -14,7 +15,7 @@ from shared.service import ServiceRuntime, build_app
 
 
 def create_app(settings: NotifySettings, *, clock: Clock | None = None) -> FastAPI:
-    """Notify: fans every update out to audience topics, SSE clients and (later) webhooks."""
+    """Notify: projects every case event, fans it out to audience topics, SSE, webhooks, e-mail and SMS."""
     runtime = ServiceRuntime(settings, migrations=Path(__file__).parent / "migrations", clock=clock)
     for spec in handlers.consumers(runtime):
         runtime.add_consumer(spec)
@@ -23,5 +24,17 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None) -> FastA
         rt.state["hub"] = StreamHub(pool=rt.pool, dsn=settings.database_url, channel=handlers.stream_channel(rt))
         await api.run_hub(rt)
 
+    async def start_deliveries(rt: ServiceRuntime) -> None:
+        worker = DeliveryWorker(pool=rt.pool, settings=settings, clock=rt.clock, catalogue=lambda: rt.catalogue)
+        rt.state["delivery_worker"] = worker
+        await worker.run()
+
     runtime.add_background(start_hub)
-    return build_app(runtime, title="lastmeter notify", routers=[api.router])
+    runtime.add_background(start_deliveries)
+    return build_app(
+        runtime,
+        title="lastmeter notify",
+        description="Fans every case update out to audience topics, SSE, webhooks, e-mail and SMS; "
+        "serves the street office's live dashboard at /dashboard.",
+        routers=[api.router, api_subscriptions.router, api_deliveries.router, api_cases.router, api_dashboard.router],
+    )

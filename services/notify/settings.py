@@ -1,5 +1,9 @@
 """Notify's settings."""
 
+from __future__ import annotations
+
+from pydantic import SecretStr, model_validator
+
 from shared.settings import ServiceSettings
 
 
@@ -8,5 +12,44 @@ class NotifySettings(ServiceSettings):
 
     service: str = "notify"
     port: int = 8004
+    # SSE: a client whose queue fills (it does not read) is dropped; it reconnects with Last-Event-ID.
     sse_queue_size: int = 1000
     sse_heartbeat_seconds: float = 15.0
+    # Webhooks. Loopback targets are for dev and test only: None = allowed unless env is prod.
+    webhook_allow_loopback: bool | None = None
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_response_bytes: int = 64 * 1024
+    # Retries: exponential backoff with full jitter from `retry_base` up to `retry_max`, for `retry_for`.
+    delivery_retry_base_seconds: float = 2.0
+    delivery_retry_max_seconds: float = 3600.0
+    delivery_retry_for_seconds: float = 24 * 3600.0
+    # The delivery worker pool of one process, and at most this many sends in flight per destination.
+    delivery_workers: int = 64
+    delivery_per_destination: int = 4
+    delivery_lease_seconds: float = 120.0
+    delivery_poll_seconds: float = 0.5
+    # E-mail (SMTP via aiosmtplib).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "lastmeter <notify@lastmeter.example>"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = 10.0
+    # SMS provider: `dev` records messages in the sms_messages table.
+    sms_provider: str = "dev"
+    # The dashboard reads the three rates from sla; the browser calls this URL directly (CORS).
+    dashboard_sla_url: str = "http://127.0.0.1:8003"
+
+    @property
+    def loopback_allowed(self) -> bool:
+        """Whether webhook URLs may point at this machine."""
+        if self.webhook_allow_loopback is None:
+            return self.env != "prod"
+        return self.webhook_allow_loopback
+
+    @model_validator(mode="after")
+    def _no_loopback_in_prod(self) -> NotifySettings:
+        if self.env == "prod" and self.webhook_allow_loopback:
+            raise ValueError("LASTMETER_WEBHOOK_ALLOW_LOOPBACK is for dev and test only")
+        return self

@@ -1,4 +1,4 @@
-"""Notify's SQL: the case projection and the stream table."""
+"""Notify's SQL for the projection, duplicate links, parked events and the stream table."""
 
 from __future__ import annotations
 
@@ -9,47 +9,148 @@ import asyncpg
 import orjson
 
 from services.notify.audience import Audience
+from services.notify.projection import CaseState
+from shared.events import Assignee
 
 
-async def upsert_case(conn: asyncpg.Connection, *, case_id: str, at: datetime, now: datetime, **fields: Any) -> None:
-    """Create or update the projection; `status` only moves forward in event time."""
-    status = fields.pop("status", None)
-    columns = {k: v for k, v in fields.items() if v is not None}
-    await conn.execute(
-        "INSERT INTO cases (case_id, status, status_at, updated_at) VALUES ($1, COALESCE($2, 'submitted'), $3, $4) "
-        "ON CONFLICT (case_id) DO NOTHING",
-        case_id,
-        status,
-        at,
-        now,
-    )
-    if status is not None:
-        await conn.execute(
-            "UPDATE cases SET status = $2, status_at = $3 WHERE case_id = $1 AND (status_at IS NULL OR status_at <= $3)",
-            case_id,
-            status,
-            at,
-        )
-    if columns:
-        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=3))
-        await conn.execute(
-            f"UPDATE cases SET updated_at = $2, {assignments} WHERE case_id = $1", case_id, now, *columns.values()
-        )
+def _assignees(raw: Any) -> list[Assignee]:
+    items = orjson.loads(raw) if isinstance(raw, str | bytes) else (raw or [])
+    return [Assignee(**a) for a in items]
 
 
-async def audience_of(conn: asyncpg.Connection, *, case_id: str) -> Audience:
-    row = await conn.fetchrow(
-        "SELECT street, assignee_kind, assignee_code, co_departments FROM cases WHERE case_id = $1", case_id
-    )
+def _dump(items: list[Assignee]) -> str:
+    return orjson.dumps([a.model_dump() for a in items]).decode()
+
+
+async def load_case(conn: asyncpg.Connection, *, case_id: str, lock: bool = True) -> CaseState | None:
+    """The projected case, locked for this transaction when `lock`."""
+    row = await conn.fetchrow(f"SELECT * FROM cases WHERE case_id = $1{' FOR UPDATE' if lock else ''}", case_id)
     if row is None:
-        return Audience(case_id=case_id, street=None, department=None, team=None)
-    return Audience(
-        case_id=case_id,
+        return None
+    deadlines = row["deadlines"]
+    return CaseState(
+        case_id=row["case_id"],
+        status=row["status"],
+        status_at=row["status_at"],
+        category=row["category"],
+        description=row["description"],
+        community=row["community"],
         street=row["street"],
-        department=row["assignee_code"] if row["assignee_kind"] == "department" else None,
-        team=row["assignee_code"] if row["assignee_kind"] == "team" else None,
-        co_departments=tuple(row["co_departments"]),
+        grid=row["grid"],
+        priority=row["priority"],
+        sla_class=row["sla_class"],
+        vulnerable=row["vulnerable"],
+        submitted_at=row["submitted_at"],
+        assignee=Assignee(kind=row["assignee_kind"], code=row["assignee_code"]) if row["assignee_kind"] else None,
+        assignee_at=row["assignee_at"],
+        attempt=row["attempt"],
+        co_handlers=_assignees(row["co_handlers"]),
+        previous=_assignees(row["previous"]),
+        member=row["member"],
+        deadlines=orjson.loads(deadlines) if isinstance(deadlines, str) else dict(deadlines or {}),
+        reporter_count=row["reporter_count"],
+        decline_count=row["decline_count"],
+        round=row["round"],
+        last_note=row["last_note"],
+        satisfaction=row["satisfaction"],
+        closed_at=row["closed_at"],
+        last_event_at=row["last_event_at"],
     )
+
+
+async def save_case(conn: asyncpg.Connection, state: CaseState, *, now: datetime) -> None:
+    """Write the whole projected case (insert or replace)."""
+    values: dict[str, Any] = {
+        "status": state.status,
+        "status_at": state.status_at,
+        "category": state.category,
+        "description": state.description,
+        "community": state.community,
+        "street": state.street,
+        "grid": state.grid,
+        "priority": state.priority,
+        "sla_class": state.sla_class,
+        "vulnerable": state.vulnerable,
+        "submitted_at": state.submitted_at,
+        "assignee_kind": state.assignee.kind if state.assignee else None,
+        "assignee_code": state.assignee.code if state.assignee else None,
+        "assignee_at": state.assignee_at,
+        "attempt": state.attempt,
+        "co_handlers": _dump(state.co_handlers),
+        "previous": _dump(state.previous),
+        "co_departments": [c.code for c in state.co_handlers if c.kind == "department"],
+        "co_teams": [c.code for c in state.co_handlers if c.kind == "team"],
+        "member": state.member,
+        "deadlines": orjson.dumps(state.deadlines).decode(),
+        "sla_state": state.sla_state,
+        "due_at": state.due_at,
+        "escalation": state.escalation,
+        "reporter_count": state.reporter_count,
+        "decline_count": state.decline_count,
+        "round": state.round,
+        "last_note": state.last_note,
+        "satisfaction": state.satisfaction,
+        "closed_at": state.closed_at,
+        "is_open": state.is_open,
+        "last_event_at": state.last_event_at,
+        "updated_at": now,
+    }
+    names = list(values)
+    casts = {"co_handlers": "::jsonb", "previous": "::jsonb", "deadlines": "::jsonb"}
+    placeholders = ", ".join(f"${i}{casts.get(n, '')}" for i, n in enumerate(names, start=2))
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
+    await conn.execute(
+        f"INSERT INTO cases (case_id, {', '.join(names)}) VALUES ($1, {placeholders}) "
+        f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
+        state.case_id,
+        *values.values(),
+    )
+
+
+async def add_link(conn: asyncpg.Connection, *, submission_id: str, case_id: str, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO links (submission_id, case_id, linked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        submission_id,
+        case_id,
+        at,
+    )
+
+
+async def submissions_of(conn: asyncpg.Connection | asyncpg.Pool, *, case_id: str) -> list[str]:
+    """Reports linked to a case as duplicates (their reporters follow the case)."""
+    rows = await conn.fetch("SELECT submission_id FROM links WHERE case_id = $1 ORDER BY linked_at", case_id)
+    return [r["submission_id"] for r in rows]
+
+
+async def linked_cases(conn: asyncpg.Connection | asyncpg.Pool, *, submission_id: str) -> list[str]:
+    """Open cases a resident's own report was linked to."""
+    rows = await conn.fetch("SELECT case_id FROM links WHERE submission_id = $1", submission_id)
+    return [r["case_id"] for r in rows]
+
+
+async def park(
+    conn: asyncpg.Connection, *, event_id: str, case_id: str, at: datetime, envelope: dict[str, Any]
+) -> None:
+    await conn.execute(
+        "INSERT INTO parked (event_id, case_id, event_time, envelope) VALUES ($1, $2, $3, $4::jsonb) "
+        "ON CONFLICT DO NOTHING",
+        event_id,
+        case_id,
+        at,
+        orjson.dumps(envelope).decode(),
+    )
+
+
+async def unpark(conn: asyncpg.Connection, *, case_id: str) -> list[dict[str, Any]]:
+    """Take every parked envelope of a case, oldest first."""
+    rows = await conn.fetch("DELETE FROM parked WHERE case_id = $1 RETURNING event_time, envelope", case_id)
+    ordered = sorted(rows, key=lambda r: r["event_time"])
+    return [orjson.loads(r["envelope"]) if isinstance(r["envelope"], str) else r["envelope"] for r in ordered]
+
+
+async def lock_stream(conn: asyncpg.Connection, *, schema: str) -> None:
+    """Serialise stream writers so stream ids commit in order: Last-Event-ID resumption then has no gap."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{schema}:stream")
 
 
 async def append_stream(
@@ -64,8 +165,9 @@ async def append_stream(
 ) -> None:
     """Record a fanned-out event for SSE and wake every notify process's stream hub on commit."""
     await conn.execute(
-        "INSERT INTO stream (event_id, case_id, type, street, department, team, co_departments, envelope) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT (event_id) DO NOTHING",
+        "INSERT INTO stream (event_id, case_id, type, street, department, team, co_departments, co_teams, "
+        "submission_ids, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) "
+        "ON CONFLICT (event_id) DO NOTHING",
         event_id,
         case_id,
         type_,
@@ -73,12 +175,14 @@ async def append_stream(
         audience.department,
         audience.team,
         list(audience.co_departments),
+        list(audience.co_teams),
+        list(audience.submission_ids),
         orjson.dumps(envelope).decode(),
     )
     await conn.execute("SELECT pg_notify($1, '')", channel)
 
 
-STREAM_COLUMNS = "id, case_id, type, street, department, team, co_departments, envelope"
+STREAM_COLUMNS = "id, case_id, type, street, department, team, co_departments, co_teams, submission_ids, envelope"
 
 
 async def stream_after(

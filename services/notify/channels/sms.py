@@ -1,0 +1,43 @@
+"""SMS behind a provider interface; the development provider records messages in a table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+
+from services.notify.channels import Outcome
+
+# One SMS segment of Chinese text is 70 characters; longer bodies are cut rather than split.
+SMS_MAX_CHARS = 140
+
+
+class SmsProvider(Protocol):
+    """Anything that sends a text message to a phone number."""
+
+    async def send(self, *, phone: str, body: str, delivery_id: int, now: datetime) -> Outcome: ...
+
+
+class DevSmsProvider:
+    """Records messages in `sms_messages` instead of sending them (dev, test, demos)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def send(self, *, phone: str, body: str, delivery_id: int, now: datetime) -> Outcome:
+        row_id = await self._pool.fetchval(
+            "INSERT INTO sms_messages (phone, body, delivery_id, sent_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            phone,
+            body[:SMS_MAX_CHARS],
+            delivery_id,
+            now,
+        )
+        return Outcome(True, "delivered", excerpt=f"recorded as sms_messages.id={row_id}")
+
+
+def make_provider(name: str, pool: asyncpg.Pool) -> SmsProvider:
+    """The provider named in settings; only `dev` ships, a real gateway implements SmsProvider."""
+    if name == "dev":
+        return DevSmsProvider(pool)
+    raise ValueError(f"unknown SMS provider {name!r}; available: dev")
