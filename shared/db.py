@@ -31,7 +31,16 @@ async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int
         max_size=max_size,
         server_settings={"search_path": f"{schema},public", "application_name": schema},
         command_timeout=30,
+        reset=_keep_session,
     )
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Skip the default RESET ALL / UNLISTEN round trip on every release.
+
+    Our pooled sessions never change settings, hold session-level locks or LISTEN (those use
+    their own connections); asyncpg still rolls back any transaction left open before this.
+    """
 
 
 async def migrate(dsn: str, *, schema: str, directories: Sequence[Path]) -> list[str]:

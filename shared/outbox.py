@@ -64,13 +64,15 @@ class Outbox:
         rows = [(m.topic, m.key, m.event_id, m.payload, orjson.dumps(m.headers).decode()) for m in messages]
         if not rows:
             return
+        # One round trip: the insert and the wake-up. NOTIFY is delivered on commit only, and
+        # PostgreSQL folds repeats within one transaction.
         await conn.execute(
-            "INSERT INTO outbox (topic, key, event_id, payload, headers) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[])",
+            "WITH queued AS (INSERT INTO outbox (topic, key, event_id, payload, headers) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]) RETURNING 1) "
+            "SELECT pg_notify($6, '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued",
             *map(list, zip(*rows, strict=True)),
+            self.channel,
         )
-        # Delivered on commit only, and PostgreSQL folds repeats within one transaction.
-        await conn.execute("SELECT pg_notify($1, '')", self.channel)
 
 
 class OutboxRelay:

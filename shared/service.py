@@ -11,12 +11,12 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import structlog
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -168,6 +168,15 @@ class ServiceRuntime:
         except Exception as exc:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
         return checks
+
+
+async def current_runtime(request: Request) -> ServiceRuntime:
+    """The running service's runtime (async, so FastAPI does not hop to a thread for it)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(current_runtime)]
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

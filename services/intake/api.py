@@ -36,9 +36,11 @@ router = APIRouter(prefix="/v1", tags=["needs"])
 MAX_IDEMPOTENCY_KEY = 255
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """415 naming Content-Type unless the body is JSON (an XML body to a JSON route, say)."""
     value = request.headers.get("content-type")
+    if value and value.split(";", 1)[0].strip().lower() == "application/json":
+        return  # the common case, without a header parse
     if value:
         message = email.message.Message()
         message["content-type"] = value

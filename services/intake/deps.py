@@ -10,14 +10,8 @@ from services.intake.service_layer import Deps
 from services.intake.settings import IntakeSettings
 from shared.auth import Principal
 from shared.http import authenticate
+from shared.service import Runtime as Runtime  # re-exported for the routes
 from shared.service import ServiceRuntime
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 
 
 def settings_of(rt: ServiceRuntime) -> IntakeSettings:

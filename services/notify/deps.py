@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
-
 from services.notify.settings import NotifySettings
+from shared.service import Runtime as Runtime  # re-exported for the routes
 from shared.service import ServiceRuntime
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 
 
 def settings_of(rt: ServiceRuntime) -> NotifySettings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, get_args
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from services.routing import service_layer, store, views
 from services.routing.models import (
@@ -24,16 +24,10 @@ from shared.auth import Principal
 from shared.events import Assignee
 from shared.events.common import AssigneeKind
 from shared.http import ApiError, CurrentPrincipal, field_error
-from shared.service import ServiceRuntime
+from shared.service import Runtime, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
-
-def _runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from services.routing import catalogue_admin
 from services.routing.models import CatalogueChangeView, CatalogueVersionView, CatalogueView
 from shared.http import ApiError, CurrentPrincipal, authenticate
-from shared.service import ServiceRuntime
+from shared.service import Runtime
 
 router = APIRouter(prefix="/v1/catalogue", tags=["catalogue"])
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 
 
 @router.get("", response_model=CatalogueView, summary="The catalogue in force (full=true: with personal data, admin)")

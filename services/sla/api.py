@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sla import service_layer, store
 from services.sla.rates import DIMENSIONS, PERIODS, Period, bucket_of, default_range, local_day, ratio
 from shared.auth import Principal
 from shared.http import ApiError, CurrentPrincipal, field_error, require_roles
-from shared.service import ServiceRuntime
+from shared.service import Runtime, ServiceRuntime
 from shared.topics import SLA_EVENTS
 
 router = APIRouter(prefix="/v1", tags=["deadlines"])
@@ -20,12 +20,6 @@ rates_router = APIRouter(prefix="/v1", tags=["rates"])
 # Longest range one rates query may span, per period (in buckets): keeps responses bounded.
 MAX_BUCKETS = {"day": 366, "week": 260, "month": 120}
 
-
-def _runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 Supervisor = Annotated[Principal, require_roles("street_office")]
 
 
