@@ -68,11 +68,17 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def _reserve_ids(conn: asyncpg.Connection, n: int) -> int:
-    """Reserve `n` deadline ids; returns the first."""
-    first = await conn.fetchval("SELECT nextval('deadlines_id_seq')")
-    await conn.execute("SELECT setval('deadlines_id_seq', $1)", first + n)
-    return int(first)
+_FAR_ABOVE = 1_000_000_000
+
+
+async def _reserve_ids(conn: asyncpg.Connection, *, after: int = 0) -> int:
+    """The first of a block of deadline ids the running sla service will not reach.
+
+    nextval + setval would race the service, which may still be arming deadlines of an earlier
+    measurement; ids far above its sequence cannot collide with it.
+    """
+    current = int(await conn.fetchval("SELECT last_value FROM deadlines_id_seq"))
+    return max(current + _FAR_ABOVE, after + 1)
 
 
 async def _arm(
@@ -126,13 +132,13 @@ async def measure(stack: BenchStack) -> list[Figure]:
         rng = random.Random(5)
         background = [now + timedelta(days=1, seconds=rng.uniform(0, 86_400)) for _ in range(background_n)]
         started = time.perf_counter()
-        first_bg = await _reserve_ids(conn, background_n)
+        first_bg = await _reserve_ids(conn)
         await _arm(conn, first_id=first_bg, fire_at=background, tag=f"{tag}-bg")
         # The measured ones fall due over the next `window` seconds, starting a few seconds from now.
         lead = 3.0
         base = datetime.now(UTC) + timedelta(seconds=lead)
         due = sorted(base + timedelta(seconds=rng.uniform(0, window)) for _ in range(firing_n))
-        first_fire = await _reserve_ids(conn, firing_n)
+        first_fire = await _reserve_ids(conn, after=first_bg + background_n)
         await _arm(conn, first_id=first_fire, fire_at=due, tag=f"{tag}-fire")
         arm_seconds = time.perf_counter() - started
         await conn.execute("SELECT pg_notify($1, '')", timer_channel(schema))

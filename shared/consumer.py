@@ -19,7 +19,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from shared.clock import Clock
 from shared.events import CloudEvent, EventData, PoisonMessage, parse_event
-from shared.outbox import Outbox, OutgoingMessage
+from shared.outbox import BatchOutbox, Outbox, OutgoingMessage
 from shared.retry import Backoff, is_transient
 from shared.topics import DEADLETTER
 
@@ -41,6 +41,8 @@ class HandlerContext:
     clock: Clock
     consumer: str
     log: Any = field(default_factory=lambda: log)
+    # Scratch space shared by every handler call of one batch transaction (e.g. "lock taken").
+    batch: dict[str, Any] = field(default_factory=dict)
 
     async def publish(self, topic: str, event: CloudEvent) -> None:
         """Queue an event; it is published after this transaction commits."""
@@ -167,6 +169,8 @@ class EventConsumer:
                 continue
             if envelope.type in self._by_type:
                 decoded.append(_Decoded(record, envelope, payload))
+        batch_outbox = BatchOutbox(self._outbox)  # every event the batch causes, written in one statement
+        batch_state: dict[str, Any] = {}
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._claim_inbox(conn, [d.envelope.id for d in decoded])
             for item in decoded:
@@ -175,9 +179,10 @@ class EventConsumer:
                 fresh.discard(item.envelope.id)
                 ctx = HandlerContext(
                     conn=conn,
-                    outbox=self._outbox,
+                    outbox=batch_outbox,
                     clock=self._clock,
                     consumer=self.spec.name,
+                    batch=batch_state,
                     log=log.bind(
                         case_id=item.envelope.subject, event_id=item.envelope.id, trace_id=item.envelope.traceid
                     ),
@@ -186,19 +191,25 @@ class EventConsumer:
                 if not careful:
                     await handler(ctx, item.envelope, item.payload)
                     continue
+                mark = batch_outbox.mark()
                 try:
                     async with conn.transaction():  # a savepoint: one bad event rolls back alone
                         await handler(ctx, item.envelope, item.payload)
                 except PoisonMessage as poison:
+                    batch_outbox.rewind(mark)
+                    batch_state.clear()  # the savepoint rollback may have undone what it recorded
                     dead.append((item.record, poison))
                     await self._forget(conn, item.envelope.id)
                 except Exception as exc:
                     if is_transient(exc) or not final_attempt:
                         raise
+                    batch_outbox.rewind(mark)
+                    batch_state.clear()
                     dead.append((item.record, PoisonMessage("handler-error", f"{type(exc).__name__}: {exc}")))
                     await self._forget(conn, item.envelope.id)
             if dead:
-                await self._dead_letter(conn, dead)
+                await self._dead_letter(conn, dead, batch_outbox)
+            await batch_outbox.flush(conn)
         self.processed += len(decoded)
         self.dead_lettered += len(dead)
 
@@ -217,7 +228,9 @@ class EventConsumer:
         """Un-claim a dead-lettered event, so replaying it once fixed is not mistaken for a duplicate."""
         await conn.execute("DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self.spec.name, event_id)
 
-    async def _dead_letter(self, conn: asyncpg.Connection, dead: list[tuple[ConsumerRecord, PoisonMessage]]) -> None:
+    async def _dead_letter(
+        self, conn: asyncpg.Connection, dead: list[tuple[ConsumerRecord, PoisonMessage]], outbox: BatchOutbox
+    ) -> None:
         messages = []
         for record, poison in dead:
             log.warning(
@@ -258,7 +271,7 @@ class EventConsumer:
                     },
                 )
             )
-        await self._outbox.add_messages(conn, messages)
+        await outbox.add_messages(conn, messages)
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())

@@ -75,6 +75,37 @@ class Outbox:
         )
 
 
+class BatchOutbox(Outbox):
+    """An outbox that gathers a whole consumer batch's events and writes them in one statement.
+
+    Handlers see the usual `add` / `add_messages`; the consumer loop calls `flush` once, in the
+    batch's transaction. `mark` / `rewind` drop what a handler queued before it failed.
+    """
+
+    def __init__(self, outbox: Outbox) -> None:
+        super().__init__(schema=outbox.schema, topic_prefix=outbox.topic_prefix)
+        self._target = outbox
+        self._pending: list[OutgoingMessage] = []
+
+    async def add(self, conn: asyncpg.Connection, topic: str, event: CloudEvent) -> None:
+        self._pending.append(self.message(topic, event))
+
+    async def add_messages(self, conn: asyncpg.Connection, messages: Iterable[OutgoingMessage]) -> None:
+        self._pending.extend(messages)
+
+    def mark(self) -> int:
+        return len(self._pending)
+
+    def rewind(self, mark: int) -> None:
+        del self._pending[mark:]
+
+    async def flush(self, conn: asyncpg.Connection) -> int:
+        """Write everything gathered; returns how many messages."""
+        pending, self._pending = self._pending, []
+        await self._target.add_messages(conn, pending)
+        return len(pending)
+
+
 class OutboxRelay:
     """Publishes committed outbox rows to the broker, in order, at least once."""
 

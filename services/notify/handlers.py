@@ -32,7 +32,9 @@ async def fan_out(rt: ServiceRuntime, ctx: HandlerContext, envelope: CloudEvent,
     for topic in audience.topics():
         await ctx.publish(topic, envelope)
     doc = envelope.model_dump(mode="json", exclude_none=True)
-    await store.lock_stream(ctx.conn, schema=rt.settings.db_schema)
+    if "stream_locked" not in ctx.batch:  # held until the batch commits; once is enough
+        await store.lock_stream(ctx.conn, schema=rt.settings.db_schema)
+        ctx.batch["stream_locked"] = True
     await store.append_stream(
         ctx.conn,
         event_id=envelope.id,

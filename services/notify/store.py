@@ -164,10 +164,12 @@ async def append_stream(
     channel: str,
 ) -> None:
     """Record a fanned-out event for SSE and wake every notify process's stream hub on commit."""
+    # The row and the wake-up in one round trip (NOTIFY is delivered on commit; repeats fold).
     await conn.execute(
-        "INSERT INTO stream (event_id, case_id, type, street, department, team, co_departments, co_teams, "
-        "submission_ids, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) "
-        "ON CONFLICT (event_id) DO NOTHING",
+        "WITH appended AS (INSERT INTO stream (event_id, case_id, type, street, department, team, co_departments, "
+        "co_teams, submission_ids, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
+        "SELECT pg_notify($11, '') FROM (SELECT 1 FROM appended LIMIT 1) AS any_appended",
         event_id,
         case_id,
         type_,
@@ -178,8 +180,8 @@ async def append_stream(
         list(audience.co_teams),
         list(audience.submission_ids),
         orjson.dumps(envelope).decode(),
+        channel,
     )
-    await conn.execute("SELECT pg_notify($1, '')", channel)
 
 
 STREAM_COLUMNS = "id, case_id, type, street, department, team, co_departments, co_teams, submission_ids, envelope"
