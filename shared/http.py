@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal, Role
+from shared.retry import is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,19 @@ def install_error_handlers(app: FastAPI) -> None:
             fields.append({"field": _field_name(tuple(err.get("loc", ()))), "message": message})
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return JSONResponse({"error": "validation_failed", "message": summary, "fields": fields}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            # The database or broker is restarting: tell clients to retry rather than report a fault.
+            log.warning("dependency unavailable", error=f"{type(exc).__name__}: {exc}")
+            return JSONResponse(
+                {"error": "unavailable", "message": "a dependency is briefly unavailable; retry shortly"},
+                status_code=503,
+                headers={"Retry-After": "2"},
+            )
+        log.error("unhandled error", exc_info=exc)
+        return JSONResponse({"error": "internal", "message": "unexpected error; it has been logged"}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -141,3 +141,28 @@ async def test_body_limit_answers_413_for_announced_and_streamed_bodies() -> Non
 
         streamed = await client.post("/echo", content=chunks(), headers={"content-type": "application/json"})
         assert streamed.status_code == 413
+
+
+async def test_a_database_outage_answers_503_not_500() -> None:
+    import asyncpg
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/down")
+    async def down() -> None:
+        raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+
+    @app.get("/bug")
+    async def bug() -> None:
+        raise KeyError("oops")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        unavailable = await client.get("/down")
+        assert unavailable.status_code == 503
+        assert unavailable.headers["retry-after"] == "2"
+        assert unavailable.json()["error"] == "unavailable"
+        broken = await client.get("/bug")
+        assert broken.status_code == 500
+        assert broken.json()["error"] == "internal"
