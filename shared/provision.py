@@ -18,7 +18,14 @@ from shared.auth import Role, generate_key, insert_key
 from shared.catalogue import Catalogue
 from shared.db import migrate
 from shared.kafka import ensure_topics, wait_for_broker
-from shared.topics import CORE_TOPICS, PARTITIONS, audience_topic
+from shared.topics import (
+    AUDIENCE_PARTITIONS,
+    CORE_TOPICS,
+    DEADLETTER,
+    DEADLETTER_PARTITIONS,
+    PARTITIONS,
+    audience_topic,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +50,13 @@ def all_topics(catalogue: Catalogue, *, prefix: str = "") -> list[str]:
 
 
 async def create_topics(bootstrap: str, catalogue: Catalogue, *, prefix: str = "") -> list[str]:
+    """Every topic of `deploy/topics.yaml`'s plan, with its partition count."""
     await wait_for_broker(bootstrap)
-    return await ensure_topics(bootstrap, all_topics(catalogue, prefix=prefix), partitions=PARTITIONS)
+    core = [f"{prefix}{t}" for t in CORE_TOPICS if t != DEADLETTER]
+    audiences = [t for t in all_topics(catalogue, prefix=prefix) if t not in core and t != f"{prefix}{DEADLETTER}"]
+    created = await ensure_topics(bootstrap, [f"{prefix}{DEADLETTER}"], partitions=DEADLETTER_PARTITIONS)
+    created += await ensure_topics(bootstrap, core, partitions=PARTITIONS)
+    return created + await ensure_topics(bootstrap, audiences, partitions=AUDIENCE_PARTITIONS)
 
 
 async def migrate_all(dsn: str, *, schema_prefix: str = "") -> None:

@@ -10,6 +10,10 @@ DEADLETTER = "deadletter"
 CASE_EVENT_TOPICS = (INTAKE_EVENTS, ROUTING_EVENTS, SLA_EVENTS)
 CORE_TOPICS = (*CASE_EVENT_TOPICS, CATALOGUE_EVENTS, DEADLETTER)
 PARTITIONS = 6
+# Dead letters are few and read by operators, not scaled consumers.
+DEADLETTER_PARTITIONS = 3
+# One department's or team's own topic: a few consumers at most (their own systems).
+AUDIENCE_PARTITIONS = 3
 
 
 def audience_topic(kind: str, code: str) -> str:

@@ -26,6 +26,15 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from shared.topics import (
+    AUDIENCE_PARTITIONS,
+    CASE_EVENT_TOPICS,
+    CATALOGUE_EVENTS,
+    CORE_TOPICS,
+    DEADLETTER_PARTITIONS,
+    PARTITIONS,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "deploy" / "compose-spec.schema.json"
@@ -40,13 +49,8 @@ SCHEMA_SHA256 = "d549057ebc2925f39f62799eab0db7b9e2c18b35b6c00595199116da3ed10e6
 # Each application service and the port it listens on (and the gateway publishes).
 SERVICE_PORTS = {"intake": 8001, "routing": 8002, "sla": 8003, "notify": 8004}
 INFRA = ("kafka", "postgres")
-EVENT_TOPICS = (
-    "intake.events",
-    "routing.events",
-    "sla.events",
-    "notify.events",
-    "catalogue.events",
-)
+# The topics the code creates (shared/topics.py) are the truth the plan must describe.
+EVENT_TOPICS = (*CASE_EVENT_TOPICS, CATALOGUE_EVENTS)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -312,8 +316,10 @@ def test_topic_plan_matches_the_broker_settings(services: dict[str, Any]) -> Non
     plan = yaml.safe_load(TOPICS_FILE.read_text(encoding="utf-8"))
     topics = {topic["name"]: topic for topic in plan["topics"]}
     default_partitions = int(_env(services["kafka"])["KAFKA_NUM_PARTITIONS"])
+    assert set(topics) == set(CORE_TOPICS)
     for name in EVENT_TOPICS:
-        assert topics[name]["partitions"] == default_partitions == 6, name
-    assert 1 <= topics["deadletter"]["partitions"] <= 3
+        assert topics[name]["partitions"] == default_partitions == PARTITIONS, name
+    assert topics["deadletter"]["partitions"] == DEADLETTER_PARTITIONS
+    assert {entry["partitions"] for entry in plan["audience_topics"]} == {AUDIENCE_PARTITIONS}
     patterns = {entry["pattern"] for entry in plan["audience_topics"]}
     assert patterns == {"dept.<code>", "team.<code>", "street.<code>"}
