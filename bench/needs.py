@@ -11,8 +11,10 @@ import orjson
 CATEGORIES = ("street_light_out", "sewer_blocked", "illegal_construction", "tree_trimming", "noise")
 COMMUNITIES = ("jinrongjie", "yibinxili", "huazhangli", "chaoyangli")
 SEQ_PATTERN = re.compile(r"#(\d+)\b")
-# Needs sit on a grid 0.01° apart (about 1 km), far beyond any duplicate radius.
-_GRID = 300
+# Needs sit on a grid 0.01° apart (about 1 km), far beyond any duplicate radius. The grid must
+# hold every need of a run: a position reused by a need of the same category (seq and
+# seq + _GRID², since _GRID² is a multiple of the category count) is a genuine duplicate to intake.
+_GRID = 1000
 
 
 def need(seq: int, *, tag: str = "bench") -> dict[str, object]:

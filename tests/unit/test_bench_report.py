@@ -56,6 +56,12 @@ def test_bench_needs_are_valid_distinct_and_carry_their_number() -> None:
     assert seq_of("no number here") is None
 
 
+def test_a_full_bench_run_of_needs_never_repeats_a_place() -> None:
+    # A full run submits about 250,000 needs; a repeated (category, place) would be linked as a duplicate.
+    places = {(str(n["category"]), str(n["location"])) for n in map(need, range(250_000))}
+    assert len(places) == 250_000
+
+
 def test_http_head_parser() -> None:
     head = b"HTTP/1.1 202 Accepted\r\nContent-Length: 12\r\nconnection: close\r\n\r\n"
     assert _parse_head(head) == (202, 12, False, True)
