@@ -44,8 +44,16 @@ async def fan_out(rt: ServiceRuntime, ctx: HandlerContext, envelope: CloudEvent,
         envelope=doc,
         channel=stream_channel(rt),
     )
+    if "subscriptions" not in ctx.batch:  # read once per consumer batch
+        ctx.batch["subscriptions"] = await store_delivery.active_subscriptions(ctx.conn)
     queued = await store_delivery.queue_deliveries(
-        ctx.conn, audience=audience, event_type=envelope.type, event_id=envelope.id, envelope=doc, now=ctx.clock.now()
+        ctx.conn,
+        subscriptions=ctx.batch["subscriptions"],
+        audience=audience,
+        event_type=envelope.type,
+        event_id=envelope.id,
+        envelope=doc,
+        now=ctx.clock.now(),
     )
     if queued:
         await ctx.conn.execute("SELECT pg_notify($1, '')", delivery_channel(rt.settings.db_schema))

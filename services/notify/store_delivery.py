@@ -58,9 +58,31 @@ async def deactivate_subscription(conn: Conn, *, subscription_id: str) -> None:
     )
 
 
+async def active_subscriptions(conn: Conn) -> list[asyncpg.Record]:
+    """Every active subscription (a consumer batch reads them once, not once per event)."""
+    return await conn.fetch(
+        "SELECT id, owner_role, owner_scope, owner_case, channel, target, event_types, scope_kind, scope_code "
+        "FROM subscriptions WHERE active"
+    )
+
+
+def _in_scope(row: asyncpg.Record, audience: Audience) -> bool:
+    kind, code = row["scope_kind"], row["scope_code"]
+    if kind == "all":
+        return True
+    if kind == "street":
+        return code == (audience.street or "")
+    if kind == "department":
+        return code in audience.departments
+    if kind == "team":
+        return code in audience.teams
+    return kind == "case" and code in (audience.case_id, *audience.submission_ids)
+
+
 async def queue_deliveries(
     conn: asyncpg.Connection,
     *,
+    subscriptions: Sequence[asyncpg.Record],
     audience: Audience,
     event_type: str,
     event_id: str,
@@ -68,18 +90,7 @@ async def queue_deliveries(
     now: datetime,
 ) -> int:
     """One delivery per matching subscription, in the consuming transaction; a repeat inserts nothing."""
-    case_scopes = [audience.case_id, *audience.submission_ids]
-    rows = await conn.fetch(
-        "SELECT id, owner_role, owner_scope, owner_case, channel, target, event_types FROM subscriptions "
-        "WHERE active AND (scope_kind = 'all' OR (scope_kind = 'street' AND scope_code = $1) "
-        "OR (scope_kind = 'department' AND scope_code = ANY($2::text[])) "
-        "OR (scope_kind = 'team' AND scope_code = ANY($3::text[])) "
-        "OR (scope_kind = 'case' AND scope_code = ANY($4::text[])))",
-        audience.street or "",
-        list(audience.departments),
-        list(audience.teams),
-        case_scopes,
-    )
+    rows = [r for r in subscriptions if _in_scope(r, audience)]
     wanted = [
         r for r in rows if wants_type(r["event_types"], event_type) and audience.visible_to(owner_principal(dict(r)))
     ]
