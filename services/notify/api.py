@@ -8,25 +8,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import asyncpg
-import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.notify import store
 from services.notify.deps import Runtime, settings_of
-from services.notify.hub import StreamHub, Subscriber
+from services.notify.hub import StreamHub, Subscriber, format_sse
 from shared.events import known_types
 from shared.http import ApiError, CurrentPrincipal, field_error
 from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["stream"])
-
-
-def format_sse(row: asyncpg.Record) -> bytes:
-    """One SSE frame: the stream id (for Last-Event-ID), the CloudEvents type and the envelope."""
-    envelope = row["envelope"]
-    data = envelope if isinstance(envelope, str) else orjson.dumps(envelope).decode()
-    return f"id: {row['id']}\nevent: {row['type']}\ndata: {data}\n\n".encode()
 
 
 @router.get(
@@ -73,15 +65,15 @@ async def stream(
                     yield format_sse(row)
             while True:
                 try:
-                    row = await asyncio.wait_for(sub.queue.get(), settings.sse_heartbeat_seconds)
+                    frame = await asyncio.wait_for(sub.queue.get(), settings.sse_heartbeat_seconds)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                if row is None:
+                if frame is None:
                     return  # dropped for not reading fast enough; the client reconnects with Last-Event-ID
-                if row["id"] in sent:
+                if frame.id in sent:
                     continue
-                yield format_sse(row)
+                yield frame.data
         finally:
             hub.unsubscribe(sub)
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 import asyncpg
+import orjson
 import structlog
 
 from services.notify import store
@@ -31,18 +32,33 @@ class Subscriber:
     """One connected SSE client: what it may see and its bounded queue."""
 
     principal: Principal
-    queue: asyncio.Queue[asyncpg.Record | None] = field(default_factory=lambda: asyncio.Queue(1000))
+    queue: asyncio.Queue[Frame | None] = field(default_factory=lambda: asyncio.Queue(1000))
     dropped: bool = False
     case_id: str | None = None  # only this case's events
     types: tuple[str, ...] = ()  # only these event types (empty: all)
 
-    def wants(self, row: asyncpg.Record) -> bool:
-        """Whether this client asked for the row and may see it."""
+    def wants(self, row: asyncpg.Record, audience: Audience | None = None) -> bool:
+        """Whether this client asked for the row and may see it (`audience` when already built)."""
         if self.case_id is not None and row["case_id"] != self.case_id:
             return False
         if self.types and row["type"] not in self.types:
             return False
-        return audience_of_row(row).visible_to(self.principal)
+        return (audience or audience_of_row(row)).visible_to(self.principal)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A stream row rendered once as an SSE frame, shared by every client that receives it."""
+
+    id: int
+    data: bytes
+
+
+def format_sse(row: asyncpg.Record) -> bytes:
+    """One SSE frame: the stream id (for Last-Event-ID), the CloudEvents type and the envelope."""
+    envelope = row["envelope"]
+    data = envelope if isinstance(envelope, str) else orjson.dumps(envelope).decode()
+    return f"id: {row['id']}\nevent: {row['type']}\ndata: {data}\n\n".encode()
 
 
 def audience_of_row(row: asyncpg.Record) -> Audience:
@@ -131,11 +147,15 @@ class StreamHub:
         return len(self._subscribers)
 
     def _dispatch(self, row: asyncpg.Record) -> None:
+        # Built and rendered once per row, not once per client: a thousand clients share them.
+        audience = audience_of_row(row)
+        frame: Frame | None = None
         for sub in list(self._subscribers):
-            if not sub.wants(row):
+            if not sub.wants(row, audience):
                 continue
+            frame = frame or Frame(id=row["id"], data=format_sse(row))
             try:
-                sub.queue.put_nowait(row)
+                sub.queue.put_nowait(frame)
                 self.delivered += 1
             except asyncio.QueueFull:
                 # A client that does not read is cut off rather than slowing everyone else down.
