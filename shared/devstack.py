@@ -112,23 +112,6 @@ class EmbeddedPostgres:
             self._server._cleanup()  # the library's own stop (also registered atexit)
 
 
-def postgres_reachable(dsn: str, *, timeout: float = 2.0) -> bool:
-    """Whether a PostgreSQL at `dsn` answers (sync; for start-up decisions only)."""
-    import asyncio
-
-    import asyncpg
-
-    async def probe() -> bool:
-        try:
-            conn = await asyncpg.connect(dsn, timeout=timeout)
-        except Exception:
-            return False
-        await conn.close()
-        return True
-
-    return asyncio.run(probe())
-
-
 def docker_engine_available() -> bool:
     """True only when a Docker engine answers (the client alone is not enough)."""
     if not (Path("/var/run/docker.sock").exists() or os.environ.get("DOCKER_HOST")):

@@ -202,12 +202,6 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("trace_id", "principal")
 
 
-def current_trace_id() -> str | None:
-    """The trace id of the request being served, to carry into the events it causes."""
-    value = structlog.contextvars.get_contextvars().get("trace_id")
-    return str(value) if value else None
-
-
 async def authenticate(request: Request) -> Principal:
     """The caller behind `Authorization: Bearer <API key or access token>`; 401 without one."""
     header = request.headers.get("authorization", "")

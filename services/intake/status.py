@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from shared.events import Assignee, EventData
 from shared.events.routing import (
@@ -33,18 +33,7 @@ Status = Literal[
     "reopened",
     "closed",
 ]
-STATUSES: tuple[Status, ...] = (
-    "submitted",
-    "routed",
-    "signed",
-    "declined",
-    "arbitration",
-    "in_progress",
-    "awaiting_resident",
-    "resolved",
-    "reopened",
-    "closed",
-)
+STATUSES: tuple[Status, ...] = get_args(Status)
 # Open311 knows only open and closed. A resolved case counts as closed even while the callback
 # (回访) is pending: the work is done; a dissatisfied answer reopens it.
 CLOSED_STATUSES: frozenset[str] = frozenset({"resolved", "closed"})
