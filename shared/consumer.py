@@ -9,7 +9,7 @@ coordinates, and consumption carries on; transient failures retry the batch with
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -28,6 +28,11 @@ log = structlog.get_logger(__name__)
 # A handler gets the live transaction and may write state and queue events; it raises
 # PoisonMessage for a business-impossible event (e.g. a case that does not exist).
 Handler = Callable[["HandlerContext", CloudEvent, Any], Awaitable[None]]
+# Optional set-wise hooks around the handlers of one unit of work: `prepare` reads what every event
+# of the unit needs in one statement per table, `flush` writes what the handlers gathered the same
+# way. A unit is the whole batch, or a single event while a batch is redone carefully.
+PrepareHook = Callable[["HandlerContext", Sequence[CloudEvent]], Awaitable[None]]
+FlushHook = Callable[["HandlerContext"], Awaitable[None]]
 # Bugs get this many tries before the event is dead-lettered instead of blocking its partition.
 HANDLER_ATTEMPTS = 3
 
@@ -48,6 +53,11 @@ class HandlerContext:
         """Queue an event; it is published after this transaction commits."""
         await self.outbox.add(self.conn, topic, event)
 
+    def for_event(self, envelope: CloudEvent) -> HandlerContext:
+        """The same transaction and scratch space, with a logger bound to this event."""
+        bound = log.bind(case_id=envelope.subject, event_id=envelope.id, trace_id=envelope.traceid)
+        return replace(self, log=bound)
+
 
 @dataclass(frozen=True)
 class ConsumerSpec:
@@ -56,6 +66,17 @@ class ConsumerSpec:
     name: str
     topics: Sequence[str]
     handlers: Mapping[type[EventData], Handler]
+    prepare: PrepareHook | None = None
+    flush: FlushHook | None = None
+
+    async def run_unit(self, ctx: HandlerContext, items: Sequence[tuple[Handler, CloudEvent, EventData]]) -> None:
+        """prepare → each handler in order → flush, in the caller's transaction."""
+        if self.prepare is not None:
+            await self.prepare(ctx, [envelope for _, envelope, _ in items])
+        for handler, envelope, payload in items:
+            await handler(ctx.for_event(envelope), envelope, payload)
+        if self.flush is not None:
+            await self.flush(ctx)
 
 
 @dataclass
@@ -170,48 +191,46 @@ class EventConsumer:
             if envelope.type in self._by_type:
                 decoded.append(_Decoded(record, envelope, payload))
         batch_outbox = BatchOutbox(self._outbox)  # every event the batch causes, written in one statement
-        batch_state: dict[str, Any] = {}
         async with self._pool.acquire() as conn, conn.transaction():
+            ctx = HandlerContext(conn=conn, outbox=batch_outbox, clock=self._clock, consumer=self.spec.name)
             fresh = await self._claim_inbox(conn, [d.envelope.id for d in decoded])
+            work: list[tuple[_Decoded, Handler]] = []
             for item in decoded:
-                if item.envelope.id not in fresh:
-                    continue  # already applied (redelivery or a duplicate within the batch)
-                fresh.discard(item.envelope.id)
-                ctx = HandlerContext(
-                    conn=conn,
-                    outbox=batch_outbox,
-                    clock=self._clock,
-                    consumer=self.spec.name,
-                    batch=batch_state,
-                    log=log.bind(
-                        case_id=item.envelope.subject, event_id=item.envelope.id, trace_id=item.envelope.traceid
-                    ),
-                )
-                handler = self._by_type[item.envelope.type]
-                if not careful:
-                    await handler(ctx, item.envelope, item.payload)
-                    continue
-                mark = batch_outbox.mark()
-                try:
-                    async with conn.transaction():  # a savepoint: one bad event rolls back alone
-                        await handler(ctx, item.envelope, item.payload)
-                except PoisonMessage as poison:
-                    batch_outbox.rewind(mark)
-                    batch_state.clear()  # the savepoint rollback may have undone what it recorded
-                    dead.append((item.record, poison))
-                    await self._forget(conn, item.envelope.id)
-                except Exception as exc:
-                    if is_transient(exc) or not final_attempt:
-                        raise
-                    batch_outbox.rewind(mark)
-                    batch_state.clear()
-                    dead.append((item.record, PoisonMessage("handler-error", f"{type(exc).__name__}: {exc}")))
-                    await self._forget(conn, item.envelope.id)
+                if item.envelope.id in fresh:  # else already applied (redelivery, or a duplicate in the batch)
+                    fresh.discard(item.envelope.id)
+                    work.append((item, self._by_type[item.envelope.type]))
+            if careful:
+                dead += await self._apply_one_by_one(ctx, batch_outbox, work, final_attempt=final_attempt)
+            else:
+                await self.spec.run_unit(ctx, [(handler, item.envelope, item.payload) for item, handler in work])
             if dead:
                 await self._dead_letter(conn, dead, batch_outbox)
             await batch_outbox.flush(conn)
         self.processed += len(decoded)
         self.dead_lettered += len(dead)
+
+    async def _apply_one_by_one(
+        self, ctx: HandlerContext, outbox: BatchOutbox, work: list[tuple[_Decoded, Handler]], *, final_attempt: bool
+    ) -> list[tuple[ConsumerRecord, PoisonMessage]]:
+        """Each event in its own savepoint, so the poison among them rolls back alone; returns the dead."""
+        dead: list[tuple[ConsumerRecord, PoisonMessage]] = []
+        for item, handler in work:
+            mark = outbox.mark()
+            try:
+                async with ctx.conn.transaction():
+                    await self.spec.run_unit(ctx, [(handler, item.envelope, item.payload)])
+                continue
+            except PoisonMessage as poison:
+                reason = poison
+            except Exception as exc:
+                if is_transient(exc) or not final_attempt:
+                    raise
+                reason = PoisonMessage("handler-error", f"{type(exc).__name__}: {exc}")
+            outbox.rewind(mark)
+            ctx.batch.clear()  # the savepoint rollback may have undone what it recorded
+            dead.append((item.record, reason))
+            await self._forget(ctx.conn, item.envelope.id)
+        return dead
 
     async def _claim_inbox(self, conn: asyncpg.Connection, event_ids: list[str]) -> set[str]:
         if not event_ids:

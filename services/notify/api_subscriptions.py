@@ -100,7 +100,7 @@ def owner_key(principal: Principal) -> tuple[str, str | None, str | None]:
 
 
 async def _case_audience(rt: Runtime, case_id: str) -> Audience | None:
-    state = await store.load_case(rt.pool, case_id=case_id, lock=False)  # type: ignore[arg-type]
+    state = await store.load_case(rt.pool, case_id=case_id)
     if state is None:
         return None
     submissions = await store.submissions_of(rt.pool, case_id=case_id)

@@ -1,15 +1,26 @@
-"""Notify's reactions: project every case event, then fan it out to topics, SSE and subscriptions."""
+"""Notify's reactions: project every case event, then fan it out to topics, SSE and subscriptions.
+
+Set-wise per consumer batch: `prepare` locks and reads every case the batch touches, with its
+linked reports, in a few statements; each event is then projected in memory; `flush` writes the
+cases, the stream rows and the deliveries, one statement per table. The rare paths (a duplicate
+link, an event parked until its case's street is known) still write as they happen.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import orjson
 
 from services.notify import store, store_delivery
 from services.notify.audience import Audience, audience_for
 from services.notify.delivery import delivery_channel
 from services.notify.projection import CaseState, apply
+from services.notify.store import StreamEntry
+from services.notify.store_delivery import NewDelivery
 from shared.consumer import ConsumerSpec, HandlerContext
 from shared.events import CloudEvent, EventData, known_types, parse_event
 from shared.events.intake import DuplicateLinked
@@ -27,72 +38,103 @@ def case_event_types() -> list[type[EventData]]:
     return [m for m in known_types().values() if m is not CatalogueChanged]
 
 
-async def fan_out(rt: ServiceRuntime, ctx: HandlerContext, envelope: CloudEvent, audience: Audience) -> None:
-    """Audience topics (keyed by case id), the SSE stream table and one delivery per subscription."""
-    for topic in audience.topics():
-        await ctx.publish(topic, envelope)
-    doc = envelope.model_dump(mode="json", exclude_none=True)
-    if "stream_locked" not in ctx.batch:  # held until the batch commits; once is enough
-        await store.lock_stream(ctx.conn, schema=rt.settings.db_schema)
-        ctx.batch["stream_locked"] = True
-    await store.append_stream(
-        ctx.conn,
-        event_id=envelope.id,
-        case_id=envelope.subject,
-        type_=envelope.type,
-        audience=audience,
-        envelope=doc,
-        channel=stream_channel(rt),
-    )
-    if "subscriptions" not in ctx.batch:  # read once per consumer batch
-        ctx.batch["subscriptions"] = await store_delivery.active_subscriptions(ctx.conn)
-    queued = await store_delivery.queue_deliveries(
-        ctx.conn,
-        subscriptions=ctx.batch["subscriptions"],
-        audience=audience,
-        event_type=envelope.type,
-        event_id=envelope.id,
-        envelope=doc,
-        now=ctx.clock.now(),
-    )
-    if queued:
-        await ctx.conn.execute("SELECT pg_notify($1, '')", delivery_channel(rt.settings.db_schema))
+@dataclass
+class FanoutBatch:
+    """What one consumer transaction has read, and what it will write at the end."""
+
+    cases: dict[str, CaseState] = field(default_factory=dict)  # locked and read, or projected since
+    loaded: set[str] = field(default_factory=set)  # case ids already read (present or not)
+    links: dict[str, list[str]] = field(default_factory=dict)  # case id -> linked submission ids
+    parked: set[str] = field(default_factory=set)  # case ids with events waiting for their street
+    subscriptions: list[asyncpg.Record] | None = None
+    changed: dict[str, CaseState] = field(default_factory=dict)
+    stream: list[StreamEntry] = field(default_factory=list)
+    deliveries: list[NewDelivery] = field(default_factory=list)
 
 
-def make_handler(rt: ServiceRuntime) -> Any:
-    """The one handler for every case event type."""
+def batch_of(ctx: HandlerContext) -> FanoutBatch:
+    work = ctx.batch.get("fanout")
+    if work is None:
+        work = ctx.batch["fanout"] = FanoutBatch()
+    return work
+
+
+def make_consumer(rt: ServiceRuntime) -> ConsumerSpec:
+    """The one consumer of every case event."""
+
+    async def prepare(ctx: HandlerContext, envelopes: Sequence[CloudEvent]) -> None:
+        work = batch_of(ctx)
+        new_ids = sorted({e.subject for e in envelopes} - work.loaded)
+        if new_ids:
+            work.cases.update(await store.lock_cases(ctx.conn, case_ids=new_ids))
+            work.links.update(await store.submissions_of_cases(ctx.conn, case_ids=new_ids))
+            work.parked |= await store.cases_with_parked(ctx.conn, case_ids=new_ids)
+            work.loaded.update(new_ids)
+        if work.subscriptions is None:
+            work.subscriptions = await store_delivery.active_subscriptions(ctx.conn)
+
+    async def fan_out(ctx: HandlerContext, work: FanoutBatch, envelope: CloudEvent, audience: Audience) -> None:
+        """Audience topics (keyed by case id), a stream row and one delivery per matching subscription."""
+        for topic in audience.topics():
+            await ctx.publish(topic, envelope)
+        doc = envelope.model_dump(mode="json", exclude_none=True)
+        work.stream.append(StreamEntry(envelope.id, envelope.subject, envelope.type, audience, doc))
+        work.deliveries += store_delivery.deliveries_for(
+            work.subscriptions or [],
+            audience=audience,
+            event_type=envelope.type,
+            event_id=envelope.id,
+            body=orjson.dumps(doc).decode(),
+        )
 
     async def handle(ctx: HandlerContext, envelope: CloudEvent, payload: EventData) -> None:
+        work = batch_of(ctx)
         case_id = envelope.subject
-        before = await store.load_case(ctx.conn, case_id=case_id) or CaseState(case_id=case_id)
-        after = apply(before, payload, event_time=envelope.time)
-        await store.save_case(ctx.conn, after, now=ctx.clock.now())
+        before = work.cases.get(case_id) or CaseState(case_id=case_id)
+        after = work.cases[case_id] = work.changed[case_id] = apply(before, payload, event_time=envelope.time)
         if isinstance(payload, DuplicateLinked):
             await store.add_link(ctx.conn, submission_id=payload.submission_id, case_id=case_id, at=payload.linked_at)
+            linked = work.links.setdefault(case_id, [])
+            if payload.submission_id not in linked:
+                linked.append(payload.submission_id)
         if after.street is None:
             # Which street office it concerns is not known yet (its intake event is still on the way).
             doc = envelope.model_dump(mode="json", exclude_none=True)
             await store.park(ctx.conn, event_id=envelope.id, case_id=case_id, at=envelope.time, envelope=doc)
+            work.parked.add(case_id)
             ctx.log.info("event parked until the case's street is known", type=envelope.type)
             return
-        submissions = await store.submissions_of(ctx.conn, case_id=case_id)
+        submissions = work.links.get(case_id, [])
         pending: list[tuple[CloudEvent, Audience]] = [
             (envelope, audience_for(before=before, after=after, payload=payload, submission_ids=submissions))
         ]
-        if before.street is None:
+        if before.street is None and case_id in work.parked:
+            work.parked.discard(case_id)
             for doc in await store.unpark(ctx.conn, case_id=case_id):
                 parked_env, parked_payload = parse_event(orjson.dumps(doc))
                 audience = audience_for(before=after, after=after, payload=parked_payload, submission_ids=submissions)
                 pending.append((parked_env, audience))
         for item_envelope, audience in sorted(pending, key=lambda p: p[0].time):
-            await fan_out(rt, ctx, item_envelope, audience)
+            await fan_out(ctx, work, item_envelope, audience)
 
-    return handle
+    async def flush(ctx: HandlerContext) -> None:
+        work = batch_of(ctx)
+        await store.save_cases(ctx.conn, list(work.changed.values()), now=ctx.clock.now())
+        if work.stream:
+            # Held until commit, so stream ids commit in order and Last-Event-ID resumption has no gap;
+            # taken here, at the end, to hold it as briefly as possible.
+            await store.lock_stream(ctx.conn, schema=rt.settings.db_schema)
+            await store.append_stream(ctx.conn, work.stream, channel=stream_channel(rt))
+        if await store_delivery.queue_deliveries(ctx.conn, work.deliveries, now=ctx.clock.now()):
+            await ctx.conn.execute("SELECT pg_notify($1, '')", delivery_channel(rt.settings.db_schema))
+        work.changed.clear()
+        work.stream.clear()
+        work.deliveries.clear()
+
+    handlers: dict[type[EventData], Any] = dict.fromkeys(case_event_types(), handle)
+    return ConsumerSpec(name="fanout", topics=list(CASE_EVENT_TOPICS), handlers=handlers, prepare=prepare, flush=flush)
 
 
 def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
     """Notify reads every case event topic."""
-    handler = make_handler(rt)
-    return [
-        ConsumerSpec(name="fanout", topics=list(CASE_EVENT_TOPICS), handlers=dict.fromkeys(case_event_types(), handler))
-    ]
+    return [make_consumer(rt)]

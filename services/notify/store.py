@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,15 +20,7 @@ def _assignees(raw: Any) -> list[Assignee]:
     return [Assignee(**a) for a in items]
 
 
-def _dump(items: list[Assignee]) -> str:
-    return orjson.dumps([a.model_dump() for a in items]).decode()
-
-
-async def load_case(conn: asyncpg.Connection, *, case_id: str, lock: bool = True) -> CaseState | None:
-    """The projected case, locked for this transaction when `lock`."""
-    row = await conn.fetchrow(f"SELECT * FROM cases WHERE case_id = $1{' FOR UPDATE' if lock else ''}", case_id)
-    if row is None:
-        return None
+def _state_of(row: asyncpg.Record) -> CaseState:
     deadlines = row["deadlines"]
     return CaseState(
         case_id=row["case_id"],
@@ -58,9 +52,24 @@ async def load_case(conn: asyncpg.Connection, *, case_id: str, lock: bool = True
     )
 
 
-async def save_case(conn: asyncpg.Connection, state: CaseState, *, now: datetime) -> None:
-    """Write the whole projected case (insert or replace)."""
-    values: dict[str, Any] = {
+async def load_case(conn: asyncpg.Connection | asyncpg.Pool, *, case_id: str) -> CaseState | None:
+    """One projected case, unlocked (for reading)."""
+    row = await conn.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
+    return _state_of(row) if row else None
+
+
+async def lock_cases(conn: asyncpg.Connection, *, case_ids: Sequence[str]) -> dict[str, CaseState]:
+    """The projected cases among `case_ids`, locked for this transaction (in id order, so two
+    notify processes locking overlapping sets cannot deadlock)."""
+    rows = await conn.fetch(
+        "SELECT * FROM cases WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE", sorted(case_ids)
+    )
+    return {row["case_id"]: _state_of(row) for row in rows}
+
+
+def _row_of(state: CaseState, now: datetime) -> dict[str, Any]:
+    return {
+        "case_id": state.case_id,
         "status": state.status,
         "status_at": state.status_at,
         "category": state.category,
@@ -76,12 +85,12 @@ async def save_case(conn: asyncpg.Connection, state: CaseState, *, now: datetime
         "assignee_code": state.assignee.code if state.assignee else None,
         "assignee_at": state.assignee_at,
         "attempt": state.attempt,
-        "co_handlers": _dump(state.co_handlers),
-        "previous": _dump(state.previous),
+        "co_handlers": [a.model_dump() for a in state.co_handlers],
+        "previous": [a.model_dump() for a in state.previous],
         "co_departments": [c.code for c in state.co_handlers if c.kind == "department"],
         "co_teams": [c.code for c in state.co_handlers if c.kind == "team"],
         "member": state.member,
-        "deadlines": orjson.dumps(state.deadlines).decode(),
+        "deadlines": state.deadlines,
         "sla_state": state.sla_state,
         "due_at": state.due_at,
         "escalation": state.escalation,
@@ -95,15 +104,22 @@ async def save_case(conn: asyncpg.Connection, state: CaseState, *, now: datetime
         "last_event_at": state.last_event_at,
         "updated_at": now,
     }
-    names = list(values)
-    casts = {"co_handlers": "::jsonb", "previous": "::jsonb", "deadlines": "::jsonb"}
-    placeholders = ", ".join(f"${i}{casts.get(n, '')}" for i, n in enumerate(names, start=2))
-    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
+
+
+CASE_COLUMNS = tuple(_row_of(CaseState(case_id=""), datetime.min))
+
+
+async def save_cases(conn: asyncpg.Connection, states: Sequence[CaseState], *, now: datetime) -> None:
+    """Write whole projected cases (insert or replace), all in one statement."""
+    if not states:
+        return
+    columns = ", ".join(CASE_COLUMNS)
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in CASE_COLUMNS if n != "case_id")
+    # One JSON array of rows, typed by the table itself: no per-column array parameters to keep in step.
     await conn.execute(
-        f"INSERT INTO cases (case_id, {', '.join(names)}) VALUES ($1, {placeholders}) "
+        f"INSERT INTO cases ({columns}) SELECT {columns} FROM jsonb_populate_recordset(NULL::cases, $1::jsonb) "
         f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
-        state.case_id,
-        *values.values(),
+        orjson.dumps([_row_of(s, now) for s in states]).decode(),
     )
 
 
@@ -118,8 +134,26 @@ async def add_link(conn: asyncpg.Connection, *, submission_id: str, case_id: str
 
 async def submissions_of(conn: asyncpg.Connection | asyncpg.Pool, *, case_id: str) -> list[str]:
     """Reports linked to a case as duplicates (their reporters follow the case)."""
-    rows = await conn.fetch("SELECT submission_id FROM links WHERE case_id = $1 ORDER BY linked_at", case_id)
-    return [r["submission_id"] for r in rows]
+    return (await submissions_of_cases(conn, case_ids=[case_id])).get(case_id, [])
+
+
+async def submissions_of_cases(
+    conn: asyncpg.Connection | asyncpg.Pool, *, case_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """Linked reports of each case that has any, oldest link first."""
+    rows = await conn.fetch(
+        "SELECT case_id, submission_id FROM links WHERE case_id = ANY($1::text[]) ORDER BY linked_at", list(case_ids)
+    )
+    linked: dict[str, list[str]] = {}
+    for r in rows:
+        linked.setdefault(r["case_id"], []).append(r["submission_id"])
+    return linked
+
+
+async def cases_with_parked(conn: asyncpg.Connection, *, case_ids: Sequence[str]) -> set[str]:
+    """Which of these cases have events waiting for their street."""
+    rows = await conn.fetch("SELECT DISTINCT case_id FROM parked WHERE case_id = ANY($1::text[])", list(case_ids))
+    return {r["case_id"] for r in rows}
 
 
 async def linked_cases(conn: asyncpg.Connection | asyncpg.Pool, *, submission_id: str) -> list[str]:
@@ -153,33 +187,44 @@ async def lock_stream(conn: asyncpg.Connection, *, schema: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{schema}:stream")
 
 
-async def append_stream(
-    conn: asyncpg.Connection,
-    *,
-    event_id: str,
-    case_id: str,
-    type_: str,
-    audience: Audience,
-    envelope: dict[str, Any],
-    channel: str,
-) -> None:
-    """Record a fanned-out event for SSE and wake every notify process's stream hub on commit."""
-    # The row and the wake-up in one round trip (NOTIFY is delivered on commit; repeats fold).
+@dataclass(frozen=True)
+class StreamEntry:
+    """One fanned-out event as the stream table keeps it."""
+
+    event_id: str
+    case_id: str
+    type: str
+    audience: Audience
+    envelope: dict[str, Any]
+
+    def row(self) -> dict[str, Any]:
+        a = self.audience
+        return {
+            "event_id": self.event_id,
+            "case_id": self.case_id,
+            "type": self.type,
+            "street": a.street,
+            "department": a.department,
+            "team": a.team,
+            "co_departments": list(a.co_departments),
+            "co_teams": list(a.co_teams),
+            "submission_ids": list(a.submission_ids),
+            "envelope": self.envelope,
+        }
+
+
+async def append_stream(conn: asyncpg.Connection, entries: Sequence[StreamEntry], *, channel: str) -> None:
+    """Record fanned-out events for SSE, in order, and wake every notify process's stream hub on commit."""
+    if not entries:
+        return
+    columns = "event_id, case_id, type, street, department, team, co_departments, co_teams, submission_ids, envelope"
+    # Rows, ids in the given order, and the wake-up in one round trip (NOTIFY is delivered on commit).
     await conn.execute(
-        "WITH appended AS (INSERT INTO stream (event_id, case_id, type, street, department, team, co_departments, "
-        "co_teams, submission_ids, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) "
+        f"WITH appended AS (INSERT INTO stream ({columns}) SELECT {columns} "
+        "FROM jsonb_populate_recordset(NULL::stream, $1::jsonb) WITH ORDINALITY AS r ORDER BY r.ordinality "
         "ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
-        "SELECT pg_notify($11, '') FROM (SELECT 1 FROM appended LIMIT 1) AS any_appended",
-        event_id,
-        case_id,
-        type_,
-        audience.street,
-        audience.department,
-        audience.team,
-        list(audience.co_departments),
-        list(audience.co_teams),
-        list(audience.submission_ids),
-        orjson.dumps(envelope).decode(),
+        "SELECT pg_notify($2, '') FROM (SELECT 1 FROM appended LIMIT 1) AS any_appended",
+        orjson.dumps([e.row() for e in entries]).decode(),
         channel,
     )
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 
 from services.notify.audience import Audience
 from services.notify.channels import Outcome
@@ -79,38 +79,59 @@ def _in_scope(row: asyncpg.Record, audience: Audience) -> bool:
     return kind == "case" and code in (audience.case_id, *audience.submission_ids)
 
 
-async def queue_deliveries(
-    conn: asyncpg.Connection,
-    *,
-    subscriptions: Sequence[asyncpg.Record],
-    audience: Audience,
-    event_type: str,
-    event_id: str,
-    envelope: dict[str, Any],
-    now: datetime,
-) -> int:
-    """One delivery per matching subscription, in the consuming transaction; a repeat inserts nothing."""
-    rows = [r for r in subscriptions if _in_scope(r, audience)]
-    wanted = [
-        r for r in rows if wants_type(r["event_types"], event_type) and audience.visible_to(owner_principal(dict(r)))
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery to queue: one subscription, one event."""
+
+    subscription_id: str
+    channel: str
+    destination: str
+    event_id: str
+    case_id: str
+    event_type: str
+    body: str  # the envelope as JSON
+
+
+def deliveries_for(
+    subscriptions: Sequence[asyncpg.Record], *, audience: Audience, event_type: str, event_id: str, body: str
+) -> list[NewDelivery]:
+    """One delivery per subscription that wants this event and may see it."""
+    return [
+        NewDelivery(
+            r["id"],
+            r["channel"],
+            destination_of(r["channel"], r["target"]),
+            event_id,
+            audience.case_id,
+            event_type,
+            body,
+        )
+        for r in subscriptions
+        if _in_scope(r, audience)
+        and wants_type(r["event_types"], event_type)
+        and audience.visible_to(owner_principal(dict(r)))
     ]
-    if not wanted:
+
+
+async def queue_deliveries(conn: asyncpg.Connection, deliveries: Sequence[NewDelivery], *, now: datetime) -> int:
+    """Insert deliveries in the consuming transaction, in one statement; a repeat inserts nothing."""
+    if not deliveries:
         return 0
-    body = orjson.dumps(envelope).decode()
     result = await conn.fetch(
         "INSERT INTO deliveries (subscription_id, event_id, case_id, event_type, channel, destination, envelope, "
         "next_attempt_at, created_at, retry_from) "
-        "SELECT s, $2, $3, $4, c, d, $5::jsonb, $6, $6, $6 "
-        "FROM unnest($1::text[], $7::text[], $8::text[]) AS u(s, c, d) "
+        "SELECT s, e, k, t, c, d, b::jsonb, $8, $8, $8 "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+        "AS u(s, e, k, t, c, d, b) "
         "ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING id",
-        [r["id"] for r in wanted],
-        event_id,
-        audience.case_id,
-        event_type,
-        body,
+        [d.subscription_id for d in deliveries],
+        [d.event_id for d in deliveries],
+        [d.case_id for d in deliveries],
+        [d.event_type for d in deliveries],
+        [d.channel for d in deliveries],
+        [d.destination for d in deliveries],
+        [d.body for d in deliveries],
         now,
-        [r["channel"] for r in wanted],
-        [destination_of(r["channel"], r["target"]) for r in wanted],
     )
     return len(result)
 

@@ -1,0 +1,111 @@
+"""Set-wise handlers on real PostgreSQL: `prepare` and `flush` bracket a whole batch, or one event
+while a batch with poison in it is redone carefully, so the good events' effects all land once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord
+
+from shared.clock import SystemClock
+from shared.consumer import ConsumerSpec, EventConsumer, HandlerContext
+from shared.db import create_pool, migrate
+from shared.events import CloudEvent, PoisonMessage, make_event
+from shared.events.intake import NeedSubmitted
+from shared.outbox import Outbox
+
+
+def _record(offset: int, event: CloudEvent) -> ConsumerRecord:
+    value = event.to_bytes()
+    return ConsumerRecord(
+        topic="intake.events",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=event.subject.encode(),
+        value=value,
+        checksum=None,
+        serialized_key_size=len(event.subject),
+        serialized_value_size=len(value),
+        headers=(),
+    )
+
+
+def _need(case_id: str) -> CloudEvent:
+    need = NeedSubmitted(
+        case_id=case_id,
+        category="street_light_out",
+        description="路灯不亮了",
+        community="jinrongjie",
+        street="wanxing",
+        submitted_at=datetime.now(UTC),
+    )
+    return make_event(need, source="/test", subject=case_id, time=datetime.now(UTC))
+
+
+class Recorder:
+    """A set-wise consumer: handlers only gather case ids; flush writes them in one statement."""
+
+    def __init__(self) -> None:
+        self.units: list[list[str]] = []  # the case ids each prepare saw
+
+    async def prepare(self, ctx: HandlerContext, envelopes: Sequence[CloudEvent]) -> None:
+        self.units.append([e.subject for e in envelopes])
+        ctx.batch["seen"] = []
+
+    async def handle(self, ctx: HandlerContext, envelope: CloudEvent, payload: Any) -> None:
+        if envelope.subject == "case-poison":
+            raise PoisonMessage("unknown-case", "no such case")
+        ctx.batch["seen"].append(envelope.subject)
+
+    async def flush(self, ctx: HandlerContext) -> None:
+        await ctx.conn.execute("INSERT INTO effects (case_id) SELECT unnest($1::text[])", ctx.batch["seen"])
+
+
+async def test_prepare_and_flush_bracket_a_batch_and_each_event_when_redone_carefully(
+    database_url: str, prefix: str
+) -> None:
+    schema = f"{prefix}hooks"
+    await migrate(database_url, schema=schema, directories=[])
+    pool = await create_pool(database_url, schema=schema, min_size=1, max_size=2)
+    try:
+        await pool.execute("CREATE TABLE effects (case_id text NOT NULL)")
+        recorder = Recorder()
+        spec = ConsumerSpec(
+            name="hooks",
+            topics=["intake.events"],
+            handlers={NeedSubmitted: recorder.handle},
+            prepare=recorder.prepare,
+            flush=recorder.flush,
+        )
+        consumer = EventConsumer(
+            spec=spec,
+            bootstrap_servers="127.0.0.1:1",  # never started: `apply` needs only PostgreSQL
+            group_id="hooks",
+            topic_prefix="",
+            pool=pool,
+            outbox=Outbox(schema=schema, topic_prefix=""),
+            clock=SystemClock(),
+        )
+        good = [_record(i, _need(f"case-{i}")) for i in range(3)]
+        await consumer.apply(good)
+        assert recorder.units == [["case-0", "case-1", "case-2"]]  # one unit for the whole batch
+
+        recorder.units.clear()
+        mixed = [_record(10, _need("case-10")), _record(11, _need("case-poison")), _record(12, _need("case-12"))]
+        await consumer._apply_until_done(mixed)  # the poison forces the careful redo, event by event
+        effects = sorted(await pool.fetchval("SELECT array_agg(case_id) FROM effects"))
+        dead = await pool.fetch("SELECT reason FROM dead_letters")
+    finally:
+        await pool.close()
+        conn = await asyncpg.connect(database_url)
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()
+    assert recorder.units[0] == ["case-10", "case-poison", "case-12"]  # the whole batch tried first
+    assert recorder.units[1:] == [["case-10"], ["case-poison"], ["case-12"]]  # then one unit per event
+    assert effects == ["case-0", "case-1", "case-10", "case-12", "case-2"]  # each good effect once
+    assert [r["reason"] for r in dead] == ["unknown-case"]
