@@ -11,6 +11,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI
 
+from shared.events import CloudEvent
+
 T = TypeVar("T")
 
 
@@ -63,3 +65,21 @@ async def read_topic(
 
 def bearer(key: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def consumer_record(topic: str, offset: int, event: CloudEvent) -> ConsumerRecord:
+    """An event as the consumer loop receives it, to hand a whole batch to `EventConsumer.apply`."""
+    value = event.to_bytes()
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=event.subject.encode(),
+        value=value,
+        checksum=None,
+        serialized_key_size=len(event.subject),
+        serialized_value_size=len(value),
+        headers=(),
+    )

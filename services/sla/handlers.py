@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.sla import clocks, store
-from services.sla.clocks import Change
+from services.sla.clocks import Change, Deadline
+from services.sla.pending import PendingWrites
 from services.sla.rates import SATISFIED, Counter
-from services.sla.service_layer import apply_changes, count, facts_of, policies_of
+from services.sla.service_layer import apply_changes, count, facts_of, policies_of, write_pending
 from shared.consumer import ConsumerSpec, HandlerContext
 from shared.events import CloudEvent, PoisonMessage
 from shared.events.intake import FeedbackReceived, NeedSubmitted
@@ -35,6 +36,23 @@ class SlaHandlers:
     def __init__(self, rt: ServiceRuntime) -> None:
         self.rt = rt
 
+    @staticmethod
+    def _pending(ctx: HandlerContext) -> PendingWrites:
+        pending = ctx.batch.get("pending")
+        if pending is None:
+            pending = ctx.batch["pending"] = PendingWrites()
+        return pending
+
+    async def _deadlines(self, ctx: HandlerContext, case_id: str) -> list[Deadline]:
+        """The case's deadlines, including any this batch armed and has not written yet."""
+        if self._pending(ctx).holds(case_id):
+            await self.flush(ctx)
+        return await store.load_deadlines(ctx.conn, case_id=case_id)
+
+    async def flush(self, ctx: HandlerContext) -> None:
+        """Write what the batch deferred: new deadlines with their timers, rate increments."""
+        await write_pending(ctx.conn, self.rt, self._pending(ctx))
+
     async def _case(self, ctx: HandlerContext, case_id: str) -> asyncpg.Record:
         case = await store.lock_case(ctx.conn, case_id=case_id)
         if case is None:
@@ -45,7 +63,10 @@ class SlaHandlers:
     async def _commit(
         self, ctx: HandlerContext, envelope: CloudEvent, changes: Sequence[Change], street: str | None
     ) -> None:
-        for event in await apply_changes(ctx.conn, self.rt, changes, street=street, trace_id=envelope.traceid):
+        events = await apply_changes(
+            ctx.conn, self.rt, changes, street=street, trace_id=envelope.traceid, pending=self._pending(ctx)
+        )
+        for event in events:
             await ctx.publish(SLA_EVENTS, event)
 
     async def need_submitted(self, ctx: HandlerContext, envelope: CloudEvent, e: NeedSubmitted) -> None:
@@ -75,8 +96,9 @@ class SlaHandlers:
             assignee=e.assignee,
         )
         policies = policies_of(self.rt)
+        known = case["has_deadlines"] or self._pending(ctx).holds(e.case_id)
         changes = clocks.on_routed(
-            await store.load_deadlines(ctx.conn, case_id=e.case_id),
+            await self._deadlines(ctx, e.case_id) if known else [],
             case_id=e.case_id,
             round_=case["round"],
             round_started_at=case["round_started_at"] or e.submitted_at,
@@ -89,31 +111,31 @@ class SlaHandlers:
         )
         await self._commit(ctx, envelope, changes, e.street)
         if any(c.what == "armed" and c.deadline.kind == "response" for c in changes):
-            await count(ctx.conn, self.rt, facts_of(case, e.assignee), at=e.routed_at, counts={"dispatched": 1})
+            count(self._pending(ctx), self.rt, facts_of(case, e.assignee), at=e.routed_at, counts={"dispatched": 1})
 
     async def signed(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseSigned) -> None:
         """Sign-for stops the response clock; in time counts toward the response rate of its dispatch."""
         case = await self._case(ctx, e.case_id)
-        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        deadlines = await self._deadlines(ctx, e.case_id)
         changes = clocks.on_signed(deadlines, attempt=e.attempt, at=e.signed_at, policies=policies_of(self.rt))
         await self._commit(ctx, envelope, changes, case["street"])
         for change in changes:
             if change.met:
                 # Counted in the dispatch's own bucket, so the numerator never outgrows its denominator.
                 facts = facts_of(case, change.deadline.assignee)
-                await count(ctx.conn, self.rt, facts, at=change.deadline.started_at, counts={"signed_in_time": 1})
+                count(self._pending(ctx), self.rt, facts, at=change.deadline.started_at, counts={"signed_in_time": 1})
 
     async def declined(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseDeclined) -> None:
         """A decline ends that attempt's response clock; the resolution clock keeps running."""
         case = await self._case(ctx, e.case_id)
-        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        deadlines = await self._deadlines(ctx, e.case_id)
         changes = clocks.on_declined(deadlines, attempt=e.attempt, at=e.declined_at, policies=policies_of(self.rt))
         await self._commit(ctx, envelope, changes, case["street"])
 
     async def progressed(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseProgressed) -> None:
         """The first progress report stops the first-feedback clock."""
         case = await self._case(ctx, e.case_id)
-        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        deadlines = await self._deadlines(ctx, e.case_id)
         changes = clocks.on_progress(deadlines, round_=case["round"], at=e.at, policies=policies_of(self.rt))
         await self._commit(ctx, envelope, changes, case["street"])
 
@@ -124,7 +146,7 @@ class SlaHandlers:
             await store.update_case(ctx.conn, case_id=e.case_id, awaiting_since=e.at)
             return
         await store.update_case(ctx.conn, case_id=e.case_id, awaiting_since=e.at, paused_at=e.at)
-        changes = clocks.on_paused(await store.load_deadlines(ctx.conn, case_id=e.case_id), at=e.at)
+        changes = clocks.on_paused(await self._deadlines(ctx, e.case_id), at=e.at)
         await self._commit(ctx, envelope, changes, case["street"])
 
     async def resumed(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseResumed) -> None:
@@ -133,7 +155,7 @@ class SlaHandlers:
         await store.update_case(ctx.conn, case_id=e.case_id, awaiting_since=None, paused_at=None)
         if case["paused_at"] is None:
             return  # the street office had resumed the clocks already
-        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        deadlines = await self._deadlines(ctx, e.case_id)
         changes = clocks.on_resumed(deadlines, at=e.at, policies=policies_of(self.rt))
         await self._commit(ctx, envelope, changes, case["street"])
 
@@ -144,13 +166,13 @@ class SlaHandlers:
         await store.update_case(ctx.conn, case_id=e.case_id, priority=e.priority, sla_class=sla_class)
         policies = policies_of(self.rt)
         cls = policies.for_case(sla_class, e.priority)
-        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        deadlines = await self._deadlines(ctx, e.case_id)
         await self._commit(ctx, envelope, clocks.on_priority(deadlines, cls=cls, policies=policies), case["street"])
 
     async def resolved(self, ctx: HandlerContext, envelope: CloudEvent, e: CaseResolved) -> None:
         """Resolving stops the round's resolution clock (and feedback / sign-for clocks still running)."""
         case = await self._case(ctx, e.case_id)
-        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        deadlines = await self._deadlines(ctx, e.case_id)
         changes = clocks.on_resolved(deadlines, round_=case["round"], at=e.resolved_at, policies=policies_of(self.rt))
         await self._commit(ctx, envelope, changes, case["street"])
 
@@ -170,7 +192,7 @@ class SlaHandlers:
         )
         policies = policies_of(self.rt)
         changes = clocks.on_reopened(
-            await store.load_deadlines(ctx.conn, case_id=e.case_id),
+            await self._deadlines(ctx, e.case_id),
             case_id=e.case_id,
             round_=e.round,
             attempt=case["attempt"],
@@ -188,11 +210,11 @@ class SlaHandlers:
         if case["closed_at"] is not None:
             return  # closed already: count a case once per close
         await store.update_case(ctx.conn, case_id=e.case_id, closed_at=e.closed_at)
-        deadlines = await store.load_deadlines(ctx.conn, case_id=e.case_id)
+        deadlines = await self._deadlines(ctx, e.case_id)
         changes = clocks.on_closed(deadlines, at=e.closed_at, policies=policies_of(self.rt))
         await self._commit(ctx, envelope, changes, case["street"])
         counts: dict[Counter, int] = {"closed": 1, "solved": int(e.solved)}
-        await count(ctx.conn, self.rt, facts_of(case, e.assignee), at=e.closed_at, counts=counts)
+        count(self._pending(ctx), self.rt, facts_of(case, e.assignee), at=e.closed_at, counts=counts)
 
     async def feedback(self, ctx: HandlerContext, envelope: CloudEvent, e: FeedbackReceived) -> None:
         """A callback answer counts toward the satisfaction rate of whoever handled that round."""
@@ -201,7 +223,7 @@ class SlaHandlers:
             ctx.log.warning("feedback for a case sla never saw; not counted")
             return
         counts: dict[Counter, int] = {"rated": 1, "satisfied": int(e.satisfaction in SATISFIED)}
-        await count(ctx.conn, self.rt, facts_of(case, None), at=e.received_at, counts=counts)
+        count(self._pending(ctx), self.rt, facts_of(case, None), at=e.received_at, counts=counts)
 
 
 def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
@@ -211,6 +233,7 @@ def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
         ConsumerSpec(
             name="deadlines",
             topics=[ROUTING_EVENTS, INTAKE_EVENTS],
+            flush=h.flush,
             handlers={
                 NeedSubmitted: h.need_submitted,
                 FeedbackReceived: h.feedback,

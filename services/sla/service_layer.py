@@ -10,9 +10,9 @@ import asyncpg
 from services.sla import clocks, store
 from services.sla.clocks import Change
 from services.sla.firing import notify_timers
+from services.sla.pending import PendingWrites, Timer, next_timer
 from services.sla.policy import Policies, cached
 from services.sla.rates import Counter, Facts, increments
-from services.sla.steps import first_pending, steps_for
 from shared.events import Assignee, CloudEvent, EventData, make_event
 from shared.events.sla import DeadlineArmed, DeadlineStopped
 from shared.service import ServiceRuntime
@@ -75,35 +75,50 @@ async def apply_changes(
     *,
     street: str | None,
     trace_id: str | None = None,
+    pending: PendingWrites | None = None,
 ) -> list[CloudEvent]:
-    """Store each change, give running deadlines their next timer, and return the events to publish."""
+    """Store each change, give running deadlines their next timer, and return the events to publish.
+
+    With `pending` (a consumer batch), new deadlines are left there to be written with the batch's others.
+    """
     if not changes:
         return []
     policies = policies_of(rt)
     now = rt.clock.now()
-    max_sleep = float(getattr(rt.settings, "timer_max_sleep", 30.0))
-    timers: list[tuple[int, int, str, datetime]] = []
-    soon = False
+    timers: list[Timer] = []
     events = []
     for change in changes:
         d = change.deadline
+        schedule = change.what in _RESCHEDULE and d.status == "armed"
+        events.append(make_event(_payload(change), source=SOURCE, subject=d.case_id, time=now, trace_id=trace_id))
+        if d.id is None and pending is not None:
+            pending.add_deadline(d, street=street, schedule=schedule)
+            continue
         if d.id is not None:
             await store.drop_timers(conn, deadline_id=d.id)
         deadline_id, generation = await store.save_deadline(conn, d, street=street)
-        if change.what in _RESCHEDULE and d.status == "armed":
+        if schedule:
             fired: set[str] = set()
             if d.id is not None:
                 fired = (await store.fired_steps(conn, deadline_ids=[deadline_id])).get(deadline_id, set())
-            steps = steps_for(d, policies.sla_class(d.sla_class), policies.calendar(d.calendar))
-            nxt = first_pending(steps, fired)
-            if nxt is not None:
-                timers.append((deadline_id, generation, nxt.name, nxt.at))
-                soon = soon or (nxt.at - now).total_seconds() < max_sleep
-        events.append(make_event(_payload(change), source=SOURCE, subject=d.case_id, time=now, trace_id=trace_id))
+            timer = next_timer(d, deadline_id=deadline_id, generation=generation, fired=fired, policies=policies)
+            timers += [timer] if timer else []
     await store.insert_timers(conn, timers)
-    if soon:
+    if any((at - now).total_seconds() < max_sleep_of(rt) for *_, at in timers):
         await notify_timers(conn, rt.settings.db_schema)
     return events
+
+
+def max_sleep_of(rt: ServiceRuntime) -> float:
+    """How long a timer loop may sleep; a timer due sooner than this wakes it."""
+    return float(getattr(rt.settings, "timer_max_sleep", 30.0))
+
+
+async def write_pending(conn: asyncpg.Connection, rt: ServiceRuntime, pending: PendingWrites) -> None:
+    """Write what a consumer batch deferred (new deadlines, their timers, rate increments)."""
+    await pending.write(
+        conn, policies=policies_of(rt), now=rt.clock.now(), schema=rt.settings.db_schema, max_sleep=max_sleep_of(rt)
+    )
 
 
 def facts_of(case: asyncpg.Record | None, assignee: Assignee | None) -> Facts:
@@ -115,11 +130,11 @@ def facts_of(case: asyncpg.Record | None, assignee: Assignee | None) -> Facts:
     return Facts(case["street"], case["community"], case["category"], kind, code)
 
 
-async def count(
-    conn: asyncpg.Connection, rt: ServiceRuntime, facts: Facts, *, at: datetime, counts: Mapping[Counter, int]
+def count(
+    pending: PendingWrites, rt: ServiceRuntime, facts: Facts, *, at: datetime, counts: Mapping[Counter, int]
 ) -> None:
-    """Add one event's counts to the rate counters."""
-    await store.add_increments(conn, increments(facts, at=at, timezone=rt.catalogue.timezone, counts=counts))
+    """Add one event's counts to the rate counters (written with the batch)."""
+    pending.increments += increments(facts, at=at, timezone=rt.catalogue.timezone, counts=counts)
 
 
 async def pause(conn: asyncpg.Connection, rt: ServiceRuntime, *, case_id: str) -> list[CloudEvent]:

@@ -73,9 +73,10 @@ async def note_routed(
     attempt: int,
     assignee: Assignee,
 ) -> asyncpg.Record:
-    """Record a routing and return the case row (locked by the upsert)."""
+    """Record a routing and return the case row (locked by the upsert) with `has_deadlines`."""
     return await conn.fetchrow(
         """
+        WITH noted AS (
         INSERT INTO sla_cases (case_id, street, community, category, priority, sla_class, submitted_at,
                                round_started_at, attempt, assignee_kind, assignee_code)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
@@ -92,6 +93,9 @@ async def note_routed(
             assignee_code = EXCLUDED.assignee_code,
             updated_at = now()
         RETURNING *
+        )
+        -- Sees this transaction's earlier writes: a first routing needs no second round trip.
+        SELECT noted.*, EXISTS (SELECT 1 FROM deadlines WHERE case_id = $1) AS has_deadlines FROM noted
         """,
         case_id,
         street,
@@ -207,6 +211,45 @@ async def save_deadline(conn: asyncpg.Connection, d: Deadline, *, street: str | 
             d.id,
         )
     return row["id"], row["generation"]
+
+
+async def insert_deadlines(
+    conn: asyncpg.Connection, rows: Sequence[tuple[Deadline, str | None]]
+) -> dict[tuple[str, str, int, int], tuple[int, int]]:
+    """Insert new (deadline, street) rows in one statement; returns (case, kind, round, attempt) -> (id, generation)."""
+    if not rows:
+        return {}
+    ds = [d for d, _ in rows]
+    saved = await conn.fetch(
+        """
+        INSERT INTO deadlines (case_id, street, kind, round, attempt, assignee_kind, assignee_code, sla_class,
+                               calendar, duration, started_at, due_at, state, pauses, paused_at, stopped_at,
+                               stop_reason)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[],
+                             $8::text[], $9::text[], $10::interval[], $11::timestamptz[], $12::timestamptz[],
+                             $13::text[], $14::jsonb[], $15::timestamptz[], $16::timestamptz[], $17::text[])
+        RETURNING id, generation, case_id, kind, round, attempt
+        """,
+        [d.case_id for d in ds],
+        [street for _, street in rows],
+        [d.kind for d in ds],
+        [d.round for d in ds],
+        [d.attempt for d in ds],
+        [d.assignee.kind if d.assignee else None for d in ds],
+        [d.assignee.code if d.assignee else None for d in ds],
+        [d.sla_class for d in ds],
+        [d.calendar for d in ds],
+        [d.duration for d in ds],
+        [d.started_at for d in ds],
+        [d.due_at for d in ds],
+        [d.status for d in ds],
+        [_pauses_out(d.pauses) for d in ds],
+        [d.paused_at for d in ds],
+        [d.stopped_at for d in ds],
+        [d.stop_reason for d in ds],
+    )
+    # The identity indexes make (case, kind, round, attempt) unique, so it maps rows back.
+    return {(r["case_id"], r["kind"], r["round"], r["attempt"]): (r["id"], r["generation"]) for r in saved}
 
 
 async def deadlines_view(conn: Conn, *, case_id: str) -> list[asyncpg.Record]:

@@ -16,23 +16,11 @@ from shared.db import create_pool, migrate
 from shared.events import CloudEvent, PoisonMessage, make_event
 from shared.events.intake import NeedSubmitted
 from shared.outbox import Outbox
+from tests.helpers import consumer_record
 
 
 def _record(offset: int, event: CloudEvent) -> ConsumerRecord:
-    value = event.to_bytes()
-    return ConsumerRecord(
-        topic="intake.events",
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=event.subject.encode(),
-        value=value,
-        checksum=None,
-        serialized_key_size=len(event.subject),
-        serialized_value_size=len(value),
-        headers=(),
-    )
+    return consumer_record("intake.events", offset, event)
 
 
 def _need(case_id: str) -> CloudEvent:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from shared.events import make_event
 from shared.events.routing import (
     CaseAwaitingResident,
     CaseDeclined,
@@ -16,7 +17,8 @@ from shared.events.routing import (
     CaseSigned,
     PriorityChanged,
 )
-from tests.helpers import bearer
+from shared.topics import ROUTING_EVENTS
+from tests.helpers import bearer, consumer_record
 from tests.integration.test_sla_support import POWER, T0, URBAN, H, SlaHarness, count, harness, of_type, routed, ts
 
 
@@ -172,3 +174,55 @@ async def test_reopen_starts_a_new_resolution_round_and_priority_recomputes(
         rows = (await client.get("/v1/cases/reo-1/deadlines", headers=bearer(keys["admin"]))).json()
         resolution = [(d["round"], d["state"]) for d in rows if d["kind"] == "resolution"]
         assert resolution == [(1, "met"), (2, "overdue")]
+
+
+async def test_a_backlog_in_one_batch_arms_and_stops_clocks_as_if_events_came_one_by_one(
+    sla: SlaHarness, keys: dict[str, Any]
+) -> None:
+    history = [
+        routed("batch-1"),
+        CaseDeclined(
+            case_id="batch-1",
+            assignee=URBAN,
+            attempt=1,
+            reason_code="not_our_area",
+            decline_count=1,
+            declined_at=T0 + H / 4,
+        ),
+        routed("batch-1", at=T0 + H / 2, attempt=2, assignee=POWER, previous_assignees=[URBAN]),
+        CaseSigned(case_id="batch-1", assignee=POWER, attempt=2, signed_at=T0 + H),
+        routed("batch-2"),
+    ]
+    records = [
+        consumer_record(ROUTING_EVENTS, i, make_event(e, source="/test", subject=e.case_id, time=T0))
+        for i, e in enumerate(history)
+    ]
+    async with sla.running() as client:
+        # One batch: the first routing's new deadlines are still unwritten when the decline must
+        # stop its response clock.
+        await sla.apps[-1].state.runtime.consumers[0].apply(records)
+        await sla.events("batch-1", until=count("deadline_stopped", 1, reason="signed"))
+        await sla.events("batch-2", until=count("deadline_armed", 3))
+        rows = (await client.get("/v1/cases/batch-1/deadlines", headers=bearer(keys["admin"]))).json()
+        timers = await sla.fetch(
+            "SELECT d.case_id, d.kind, d.attempt FROM timers t JOIN deadlines d ON d.id = t.deadline_id "
+            "AND d.generation = t.generation ORDER BY 1, 2, 3"
+        )
+        dispatched = await sla.fetch(
+            "SELECT dispatched, signed_in_time FROM rate_counters WHERE dimension = 'street' AND period = 'day'"
+        )
+    assert [(d["kind"], d["attempt"], d["state"]) for d in rows] == [
+        ("response", 1, "cancelled"),
+        ("first_feedback", 2, "armed"),  # reassigned to the second attempt's assignee
+        ("resolution", 2, "armed"),
+        ("response", 2, "met"),
+    ]
+    # Only running clocks keep a live timer: neither response clock of batch-1 does.
+    assert [tuple(r) for r in timers] == [
+        ("batch-1", "first_feedback", 2),
+        ("batch-1", "resolution", 2),
+        ("batch-2", "first_feedback", 1),
+        ("batch-2", "resolution", 1),
+        ("batch-2", "response", 1),
+    ]
+    assert [tuple(r) for r in dispatched] == [(3, 1)]  # two dispatches of batch-1, one of batch-2
