@@ -31,7 +31,7 @@ Handler = Callable[["HandlerContext", CloudEvent, Any], Awaitable[None]]
 # Optional set-wise hooks around the handlers of one unit of work: `prepare` reads what every event
 # of the unit needs in one statement per table, `flush` writes what the handlers gathered the same
 # way. A unit is the whole batch, or a single event while a batch is redone carefully.
-PrepareHook = Callable[["HandlerContext", Sequence[CloudEvent]], Awaitable[None]]
+PrepareHook = Callable[["HandlerContext", Sequence[tuple[CloudEvent, Any]]], Awaitable[None]]
 FlushHook = Callable[["HandlerContext"], Awaitable[None]]
 # Bugs get this many tries before the event is dead-lettered instead of blocking its partition.
 HANDLER_ATTEMPTS = 3
@@ -49,9 +49,9 @@ class HandlerContext:
     # Scratch space shared by every handler call of one batch transaction (e.g. "lock taken").
     batch: dict[str, Any] = field(default_factory=dict)
 
-    async def publish(self, topic: str, event: CloudEvent) -> None:
-        """Queue an event; it is published after this transaction commits."""
-        await self.outbox.add(self.conn, topic, event)
+    async def publish(self, topic: str, event: CloudEvent, *, payload: bytes | None = None) -> None:
+        """Queue an event (`payload`: already serialised); it is published after this transaction commits."""
+        await self.outbox.add(self.conn, topic, event, payload=payload)
 
     def for_event(self, envelope: CloudEvent) -> HandlerContext:
         """The same transaction and scratch space, with a logger bound to this event."""
@@ -72,7 +72,7 @@ class ConsumerSpec:
     async def run_unit(self, ctx: HandlerContext, items: Sequence[tuple[Handler, CloudEvent, EventData]]) -> None:
         """prepare → each handler in order → flush, in the caller's transaction."""
         if self.prepare is not None:
-            await self.prepare(ctx, [envelope for _, envelope, _ in items])
+            await self.prepare(ctx, [(envelope, payload) for _, envelope, payload in items])
         for handler, envelope, payload in items:
             await handler(ctx.for_event(envelope), envelope, payload)
         if self.flush is not None:

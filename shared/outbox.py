@@ -45,19 +45,23 @@ class Outbox:
         self.topic_prefix = topic_prefix
         self.channel = f"{schema}_outbox"
 
-    def message(self, topic: str, event: CloudEvent, *, headers: dict[str, str] | None = None) -> OutgoingMessage:
-        """Build the row for `event` on the logical `topic`, keyed by its case id."""
+    def message(
+        self, topic: str, event: CloudEvent, *, headers: dict[str, str] | None = None, payload: bytes | None = None
+    ) -> OutgoingMessage:
+        """Build the row for `event` on the logical `topic`, keyed by its case id (`payload`: already serialised)."""
         return OutgoingMessage(
             topic=f"{self.topic_prefix}{topic}",
             key=event.subject,
             event_id=event.id,
-            payload=event.to_bytes(),
+            payload=payload if payload is not None else event.to_bytes(),
             headers={"ce_type": event.type, **(headers or {})},
         )
 
-    async def add(self, conn: asyncpg.Connection, topic: str, event: CloudEvent) -> None:
+    async def add(
+        self, conn: asyncpg.Connection, topic: str, event: CloudEvent, *, payload: bytes | None = None
+    ) -> None:
         """Queue one event for publishing when the surrounding transaction commits."""
-        await self.add_messages(conn, [self.message(topic, event)])
+        await self.add_messages(conn, [self.message(topic, event, payload=payload)])
 
     async def add_messages(self, conn: asyncpg.Connection, messages: Iterable[OutgoingMessage]) -> None:
         """Queue several prepared messages at once (one round trip)."""
@@ -87,8 +91,10 @@ class BatchOutbox(Outbox):
         self._target = outbox
         self._pending: list[OutgoingMessage] = []
 
-    async def add(self, conn: asyncpg.Connection, topic: str, event: CloudEvent) -> None:
-        self._pending.append(self.message(topic, event))
+    async def add(
+        self, conn: asyncpg.Connection, topic: str, event: CloudEvent, *, payload: bytes | None = None
+    ) -> None:
+        self._pending.append(self.message(topic, event, payload=payload))
 
     async def add_messages(self, conn: asyncpg.Connection, messages: Iterable[OutgoingMessage]) -> None:
         self._pending.extend(messages)

@@ -62,9 +62,9 @@ def batch_of(ctx: HandlerContext) -> FanoutBatch:
 def make_consumer(rt: ServiceRuntime) -> ConsumerSpec:
     """The one consumer of every case event."""
 
-    async def prepare(ctx: HandlerContext, envelopes: Sequence[CloudEvent]) -> None:
+    async def prepare(ctx: HandlerContext, events: Sequence[tuple[CloudEvent, EventData]]) -> None:
         work = batch_of(ctx)
-        new_ids = sorted({e.subject for e in envelopes} - work.loaded)
+        new_ids = sorted({envelope.subject for envelope, _ in events} - work.loaded)
         if new_ids:
             work.cases.update(await store.lock_cases(ctx.conn, case_ids=new_ids))
             work.links.update(await store.submissions_of_cases(ctx.conn, case_ids=new_ids))
@@ -75,16 +75,16 @@ def make_consumer(rt: ServiceRuntime) -> ConsumerSpec:
 
     async def fan_out(ctx: HandlerContext, work: FanoutBatch, envelope: CloudEvent, audience: Audience) -> None:
         """Audience topics (keyed by case id), a stream row and one delivery per matching subscription."""
+        payload = envelope.to_bytes()  # serialised once for every topic, the stream row and the deliveries
         for topic in audience.topics():
-            await ctx.publish(topic, envelope)
-        doc = envelope.model_dump(mode="json", exclude_none=True)
-        work.stream.append(StreamEntry(envelope.id, envelope.subject, envelope.type, audience, doc))
+            await ctx.publish(topic, envelope, payload=payload)
+        work.stream.append(StreamEntry(envelope.id, envelope.subject, envelope.type, audience, orjson.loads(payload)))
         work.deliveries += store_delivery.deliveries_for(
             work.subscriptions or [],
             audience=audience,
             event_type=envelope.type,
             event_id=envelope.id,
-            body=orjson.dumps(doc).decode(),
+            body=payload.decode(),
         )
 
     async def handle(ctx: HandlerContext, envelope: CloudEvent, payload: EventData) -> None:

@@ -75,20 +75,27 @@ async def assign(
     *,
     decided_by: str = "rules",
     final: bool = False,
+    deferred: list[store.Assignment] | None = None,
 ) -> int:
-    """Record the decision, move the case to `routed` and queue `case routed`; returns the attempt."""
+    """Record the decision, move the case to `routed` and queue `case routed`; returns the attempt.
+
+    With `deferred` (a consumer batch), the decision is left there to be written with the batch's others.
+    """
     previous = await store.previous_assignees(tx.conn, case_id=case.case_id) if case.attempt else []
-    attempt = await store.record_assignment(
-        tx.conn,
+    assignment = store.Assignment(
         case_id=case.case_id,
         assignee=decision.assignee,
         co_handlers=decision.co_handlers,
         reasons=decision.reasons,
-        now=tx.now,
         member=decision.member,
         decided_by=decided_by,
         final=final,
     )
+    if deferred is not None:
+        deferred.append(assignment)
+        attempt = case.attempt + 1  # what the batch's write will make it: nothing else moves the case meanwhile
+    else:
+        attempt = (await store.record_assignments(tx.conn, [assignment], now=tx.now))[case.case_id]
     await tx.publish(case.case_id, routed_event(case, decision, tx, attempt, previous, decided_by, final))
     return attempt
 

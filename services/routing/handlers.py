@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 from services.routing import dispatch, store
 from services.routing.dispatch import Tx
+from services.routing.store import Case, NewCase
 from shared.consumer import ConsumerSpec, HandlerContext
-from shared.events import CloudEvent, PoisonMessage
+from shared.events import CloudEvent, EventData, PoisonMessage
 from shared.events.intake import FeedbackReceived, NeedSubmitted
 from shared.events.routing import CaseClosed, CaseReopened
 from shared.service import ServiceRuntime
 from shared.topics import INTAKE_EVENTS
+
+
+@dataclass
+class RoutingBatch:
+    """One consumer transaction's new cases (recorded up front) and decisions (written at the end)."""
+
+    new_cases: dict[str, Case] = field(default_factory=dict)
+    assignments: list[store.Assignment] = field(default_factory=list)
 
 
 def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
@@ -24,27 +36,45 @@ def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
             trace_id=envelope.traceid or envelope.id,
         )
 
+    def batch_of(ctx: HandlerContext) -> RoutingBatch:
+        work = ctx.batch.get("routing")
+        if work is None:
+            work = ctx.batch["routing"] = RoutingBatch()
+        return work
+
+    async def prepare(ctx: HandlerContext, events: Sequence[tuple[CloudEvent, EventData]]) -> None:
+        """Record every new case of the batch in one statement."""
+        needs = [
+            NewCase(need.case_id, need.model_dump(mode="json"), need.submitted_at)
+            for _, need in events
+            if isinstance(need, NeedSubmitted)
+        ]
+        batch_of(ctx).new_cases.update(await store.insert_cases(ctx.conn, needs, now=ctx.clock.now()))
+
+    async def flush(ctx: HandlerContext) -> None:
+        """Write the batch's routing decisions in one statement."""
+        work = batch_of(ctx)
+        await store.record_assignments(ctx.conn, work.assignments, now=ctx.clock.now())
+        work.assignments.clear()
+
     async def on_need_submitted(ctx: HandlerContext, envelope: CloudEvent, need: NeedSubmitted) -> None:
         """Decide who acts and publish `case routed`."""
         tx = tx_of(ctx, envelope)
         if tx.catalogue.street(need.street) is None:
             raise PoisonMessage("unknown-street", f"street {need.street!r} is not in catalogue v{tx.catalogue.version}")
-        case = await store.insert_case(
-            ctx.conn,
-            case_id=need.case_id,
-            need=need.model_dump(mode="json"),
-            submitted_at=need.submitted_at,
-            now=tx.now,
-        )
+        work = batch_of(ctx)
+        case = work.new_cases.pop(need.case_id, None)
         if case is None:
             return  # the same case arrived under another event id; it is routed already
         decision = await dispatch.choose(tx, case_id=case.case_id, facts=dispatch.facts_of(case), exclude=())
-        await dispatch.assign(tx, case, decision)  # decided_by "triage" is kept for the street office's triage
+        # (decided_by "triage" is kept for the street office's triage)
+        await dispatch.assign(tx, case, decision, deferred=work.assignments)
         ctx.log.info("case routed", assignee=f"{decision.assignee.kind}:{decision.assignee.code}", rule=decision.rule)
 
     async def on_feedback(ctx: HandlerContext, envelope: CloudEvent, feedback: FeedbackReceived) -> None:
         """Dissatisfied or unsolved: back to the last assignee, escalated; otherwise the case is closed."""
         tx = tx_of(ctx, envelope)
+        await flush(ctx)  # a decision this batch made about the case must be in the row read next
         case = await store.get_case(ctx.conn, case_id=feedback.case_id, for_update=True)
         if case is None:
             raise PoisonMessage("unknown-case", f"routing has no case {feedback.case_id}")
@@ -90,5 +120,7 @@ def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
             name="decide",
             topics=[INTAKE_EVENTS],
             handlers={NeedSubmitted: on_need_submitted, FeedbackReceived: on_feedback},
+            prepare=prepare,
+            flush=flush,
         )
     ]

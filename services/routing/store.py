@@ -81,26 +81,37 @@ def to_case(row: asyncpg.Record) -> Case:
     )
 
 
-async def insert_case(
-    conn: asyncpg.Connection, *, case_id: str, need: dict[str, Any], submitted_at: datetime, now: datetime
-) -> Case | None:
-    """Record a new case and return it; None when routing already knows it."""
-    row = await conn.fetchrow(
+@dataclass(frozen=True)
+class NewCase:
+    """A submitted need as routing first records it."""
+
+    case_id: str
+    need: dict[str, Any]
+    submitted_at: datetime
+
+
+async def insert_cases(conn: asyncpg.Connection, cases: Sequence[NewCase], *, now: datetime) -> dict[str, Case]:
+    """Record new cases in one statement; returns those routing did not know yet."""
+    if not cases:
+        return {}
+    rows = await conn.fetch(
         """
         INSERT INTO cases (case_id, category, community, street, priority, status, need, submitted_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, 'new', $6::jsonb, $7, $8)
+        SELECT c, cat, com, st, pri, 'new', n, sub, $8
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[])
+            AS u(c, cat, com, st, pri, n, sub)
         ON CONFLICT (case_id) DO NOTHING RETURNING *
         """,
-        case_id,
-        need.get("category"),
-        need["community"],
-        need["street"],
-        need.get("priority", "normal"),
-        _dumps(need),
-        submitted_at,
+        [c.case_id for c in cases],
+        [c.need.get("category") for c in cases],
+        [c.need["community"] for c in cases],
+        [c.need["street"] for c in cases],
+        [c.need.get("priority", "normal") for c in cases],
+        [_dumps(c.need) for c in cases],
+        [c.submitted_at for c in cases],
         now,
     )
-    return to_case(row) if row else None
+    return {r["case_id"]: to_case(r) for r in rows}
 
 
 async def get_case(conn: Executor, *, case_id: str, for_update: bool = False) -> Case | None:
@@ -110,43 +121,53 @@ async def get_case(conn: Executor, *, case_id: str, for_update: bool = False) ->
     return to_case(row) if row else None
 
 
-async def record_assignment(
-    conn: asyncpg.Connection,
-    *,
-    case_id: str,
-    assignee: Assignee,
-    co_handlers: Sequence[Assignee],
-    reasons: Sequence[str],
-    now: datetime,
-    member: str | None = None,
-    decided_by: str = "rules",
-    final: bool = False,
-) -> int:
-    """Give the case to `assignee` (status routed); returns the attempt number."""
-    co = _dumps([c.model_dump() for c in co_handlers])
-    # One round trip: move the case and log the decision (this runs for every routed need).
-    attempt: int = await conn.fetchval(
+@dataclass(frozen=True)
+class Assignment:
+    """A routing decision to record: who, with whom, why, decided how."""
+
+    case_id: str
+    assignee: Assignee
+    co_handlers: Sequence[Assignee]
+    reasons: Sequence[str]
+    member: str | None = None
+    decided_by: str = "rules"
+    final: bool = False
+
+
+async def record_assignments(
+    conn: asyncpg.Connection, assignments: Sequence[Assignment], *, now: datetime
+) -> dict[str, int]:
+    """Give each case to its assignee (status routed), one statement for all; returns case -> attempt."""
+    if not assignments:
+        return {}
+    # One round trip: move the cases and log the decisions (this runs for every routed need).
+    rows = await conn.fetch(
         """
-        WITH moved AS (
-            UPDATE cases SET status = 'routed', assignee_kind = $2, assignee_code = $3, co_handlers = $4::jsonb,
-                   member = $5, decided_by = $6, final = $7, attempt = attempt + 1, signed_at = NULL, updated_at = $8
-            WHERE case_id = $1 RETURNING attempt
+        WITH a AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::bool[],
+                                 $8::jsonb[]) AS u(case_id, kind, code, co, member, decided_by, final, reasons)
+        ), moved AS (
+            UPDATE cases c SET status = 'routed', assignee_kind = a.kind, assignee_code = a.code, co_handlers = a.co,
+                   member = a.member, decided_by = a.decided_by, final = a.final, attempt = c.attempt + 1,
+                   signed_at = NULL, updated_at = $9
+            FROM a WHERE c.case_id = a.case_id RETURNING c.case_id, c.attempt
         )
         INSERT INTO assignments (case_id, attempt, assignee_kind, assignee_code, co_handlers, reasons, decided_at,
                                  decided_by, final, member)
-        SELECT $1, attempt, $2, $3, $4::jsonb, $9::jsonb, $8, $6, $7, $5 FROM moved RETURNING attempt
+        SELECT a.case_id, moved.attempt, a.kind, a.code, a.co, a.reasons, $9, a.decided_by, a.final, a.member
+        FROM a JOIN moved USING (case_id) RETURNING case_id, attempt
         """,
-        case_id,
-        assignee.kind,
-        assignee.code,
-        co,
-        member,
-        decided_by,
-        final,
+        [a.case_id for a in assignments],
+        [a.assignee.kind for a in assignments],
+        [a.assignee.code for a in assignments],
+        [_dumps([c.model_dump() for c in a.co_handlers]) for a in assignments],
+        [a.member for a in assignments],
+        [a.decided_by for a in assignments],
+        [a.final for a in assignments],
+        [_dumps(list(a.reasons)) for a in assignments],
         now,
-        _dumps(list(reasons)),
     )
-    return attempt
+    return {r["case_id"]: r["attempt"] for r in rows}
 
 
 async def set_arbitration(conn: asyncpg.Connection, *, case_id: str, street: str, now: datetime) -> None:

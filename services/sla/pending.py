@@ -17,15 +17,14 @@ from services.sla.clocks import Deadline
 from services.sla.firing import notify_timers
 from services.sla.policy import Policies
 from services.sla.rates import Increment
-from services.sla.steps import first_pending, steps_for
+from services.sla.steps import next_step
 
 Timer = tuple[int, int, str, datetime]  # (deadline id, generation, step, fire at)
 
 
 def next_timer(d: Deadline, *, deadline_id: int, generation: int, fired: set[str], policies: Policies) -> Timer | None:
     """The deadline's earliest step not fired yet, as a timer row (None when nothing is left)."""
-    steps = steps_for(d, policies.sla_class(d.sla_class), policies.calendar(d.calendar))
-    nxt = first_pending(steps, fired)
+    nxt = next_step(d, policies.sla_class(d.sla_class), policies.calendar(d.calendar), fired)
     return None if nxt is None else (deadline_id, generation, nxt.name, nxt.at)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -32,26 +32,33 @@ class Step:
         return (self.fraction, _RANK[self.action])
 
 
-def steps_for(d: Deadline, cls: SlaClass, cal: Calendar) -> list[Step]:
-    """Every step of a running (not paused) deadline, in firing order."""
+def _steps(d: Deadline, cls: SlaClass, cal: Calendar, *, skip: Collection[str] = ()) -> Iterator[Step]:
+    """A running deadline's steps in firing order, each instant computed only when it is reached."""
     if d.status != "armed":
-        return []
+        return
     planned: list[tuple[str, Action, float, EscalationLevel | None]] = [
         (f"warning:{f:g}", "warning", f, None) for f in cls.warn_at
     ]
     planned.append(("breach", "breach", 1.0, None))
     planned += [(f"escalate:{e.level}", "escalate", e.after, e.level) for e in cls.escalation]
-    steps = []
-    for name, action, fraction, level in planned:
+    # Firing order depends on the share of the window alone, so the plan can be ordered before any
+    # instant is computed (walking a working-hours calendar is what costs).
+    for name, action, fraction, level in sorted(planned, key=lambda p: (p[2], _RANK[p[1]])):
+        if name in skip:
+            continue
         at = instant_at_fraction(cal, d.started_at, d.duration, fraction, d.pauses)
         if at is not None:
-            steps.append(Step(name=name, action=action, fraction=fraction, at=at, level=level))
-    return sorted(steps, key=lambda s: s.order)
+            yield Step(name=name, action=action, fraction=fraction, at=at, level=level)
 
 
-def first_pending(steps: Sequence[Step], fired: Collection[str]) -> Step | None:
-    """The earliest step not fired yet."""
-    return next((s for s in steps if s.name not in fired), None)
+def steps_for(d: Deadline, cls: SlaClass, cal: Calendar) -> list[Step]:
+    """Every step of a running (not paused) deadline, in firing order."""
+    return list(_steps(d, cls, cal))
+
+
+def next_step(d: Deadline, cls: SlaClass, cal: Calendar, fired: Collection[str]) -> Step | None:
+    """The earliest step not fired yet, computing no instant after it."""
+    return next(_steps(d, cls, cal, skip=fired), None)
 
 
 def after(steps: Sequence[Step], name: str) -> list[Step]:

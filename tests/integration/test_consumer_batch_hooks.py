@@ -1,5 +1,5 @@
-"""Set-wise handlers on real PostgreSQL: `prepare` and `flush` bracket a whole batch, or one event
-while a batch with poison in it is redone carefully, so the good events' effects all land once."""
+"""Set-wise handlers: `prepare` and `flush` bracket a whole batch, or one event while a batch with
+poison in it is redone carefully, so the good events' effects all land once (real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from typing import Any
 import asyncpg
 from aiokafka import ConsumerRecord
 
+from services.routing.main import create_app as create_routing
+from services.routing.settings import RoutingSettings
 from shared.clock import SystemClock
 from shared.consumer import ConsumerSpec, EventConsumer, HandlerContext
 from shared.db import create_pool, migrate
 from shared.events import CloudEvent, PoisonMessage, make_event
 from shared.events.intake import NeedSubmitted
 from shared.outbox import Outbox
-from tests.helpers import consumer_record
+from shared.topics import INTAKE_EVENTS
+from tests.helpers import consumer_record, serving
 
 
 def _record(offset: int, event: CloudEvent) -> ConsumerRecord:
@@ -41,8 +44,8 @@ class Recorder:
     def __init__(self) -> None:
         self.units: list[list[str]] = []  # the case ids each prepare saw
 
-    async def prepare(self, ctx: HandlerContext, envelopes: Sequence[CloudEvent]) -> None:
-        self.units.append([e.subject for e in envelopes])
+    async def prepare(self, ctx: HandlerContext, events: Sequence[tuple[CloudEvent, Any]]) -> None:
+        self.units.append([envelope.subject for envelope, _ in events])
         ctx.batch["seen"] = []
 
     async def handle(self, ctx: HandlerContext, envelope: CloudEvent, payload: Any) -> None:
@@ -97,3 +100,29 @@ async def test_prepare_and_flush_bracket_a_batch_and_each_event_when_redone_care
     assert recorder.units[1:] == [["case-10"], ["case-poison"], ["case-12"]]  # then one unit per event
     assert effects == ["case-0", "case-1", "case-10", "case-12", "case-2"]  # each good effect once
     assert [r["reason"] for r in dead] == ["unknown-case"]
+
+
+async def test_routing_records_a_batch_of_needs_set_wise_and_isolates_the_poison_among_them(
+    make_settings: Any, keys: dict[str, Any], database_url: str, prefix: str
+) -> None:
+    first = _need("case-a")
+    again = make_event(NeedSubmitted.model_validate(first.data), source="/test", subject="case-a", time=first.time)
+    nowhere = _need("case-nowhere")
+    nowhere = nowhere.model_copy(update={"data": {**nowhere.data, "street": "atlantis"}})
+    batch = [first, _need("case-b"), again, nowhere, _need("case-c")]
+    app = create_routing(make_settings(RoutingSettings))
+    async with serving(app):
+        consumer = app.state.runtime.consumers[0]
+        await consumer._apply_until_done([consumer_record(INTAKE_EVENTS, i, e) for i, e in enumerate(batch)])
+        conn = await asyncpg.connect(database_url)
+        try:
+            schema = f"{prefix}routing"
+            cases = await conn.fetch(f"SELECT case_id, status, attempt FROM {schema}.cases ORDER BY case_id")
+            assignments = await conn.fetch(f"SELECT case_id, attempt FROM {schema}.assignments ORDER BY case_id")
+            dead = await conn.fetch(f"SELECT key, reason FROM {schema}.dead_letters")
+        finally:
+            await conn.close()
+    # The same case under a second event id is routed once; the unknown street rolls back alone.
+    assert [tuple(r) for r in cases] == [("case-a", "routed", 1), ("case-b", "routed", 1), ("case-c", "routed", 1)]
+    assert [tuple(r) for r in assignments] == [("case-a", 1), ("case-b", 1), ("case-c", 1)]
+    assert [tuple(r) for r in dead] == [("case-nowhere", "unknown-street")]

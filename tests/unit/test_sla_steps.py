@@ -9,7 +9,7 @@ import pytest
 
 from services.sla.clocks import Deadline
 from services.sla.policy import Policies
-from services.sla.steps import after, first_pending, plan_firing, steps_for
+from services.sla.steps import after, next_step, plan_firing, steps_for
 from shared.catalogue import load_catalogue
 from shared.settings import REPO_ROOT
 
@@ -80,12 +80,22 @@ def test_paused_or_stopped_deadlines_have_no_schedule(policies: Policies) -> Non
     assert steps_for(_deadline(status="met"), cls, cal) == []
 
 
-def test_first_pending_and_after(policies: Policies) -> None:
-    steps = steps_for(_deadline(), policies.sla_class("utilities"), policies.calendar("24x7"))
-    assert first_pending(steps, {"warning:0.5"}) == steps[1]
-    assert first_pending(steps, {s.name for s in steps}) is None
+def test_next_step_and_after(policies: Policies) -> None:
+    cls, cal = policies.sla_class("utilities"), policies.calendar("24x7")
+    steps = steps_for(_deadline(), cls, cal)
+    assert next_step(_deadline(), cls, cal, {"warning:0.5"}) == steps[1]
+    assert next_step(_deadline(), cls, cal, {s.name for s in steps}) is None
     assert [s.name for s in after(steps, "breach")] == ["escalate:remind", "escalate:supervise", "escalate:district"]
     assert after(steps, "gone") == steps
+
+
+def test_next_step_is_the_first_unfired_of_the_whole_schedule_on_a_working_calendar(policies: Policies) -> None:
+    d = _deadline()
+    cls, cal = policies.sla_class("utilities"), policies.calendar("workday")
+    steps = steps_for(d, cls, cal)
+    for n in range(len(steps) + 1):
+        fired = {s.name for s in steps[:n]}
+        assert next_step(d, cls, cal, fired) == (steps[n] if n < len(steps) else None)
 
 
 def test_plan_fires_what_is_due_and_schedules_the_next(policies: Policies) -> None:
