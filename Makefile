@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Reinstall whenever pyproject.toml changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: run test test-unit test-integration lint bench chaos clean help
 
@@ -35,8 +36,13 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+$(BENCH_STAMP): $(STAMP)
+	@echo "· installing the bench extras (matplotlib for the chart) …"
+	@$(BIN)/python -m pip install --quiet -e '.[test,bench]' >> $(VENV)/install.log 2>&1 || (tail -30 $(VENV)/install.log; exit 1)
+	@rm -f $(VENV)/.bench-installed-*
+	@touch $@
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 chaos: $(STAMP)

@@ -218,14 +218,14 @@ async def measure_limits(stack: BenchStack, limits: Limits) -> list[Figure]:
     """Every limit, filling `limits` for the ratios that follow."""
     quick = stack.quick
     figures: list[Figure] = []
-    client = await client_alone(total=20_000 if quick else 100_000, concurrency=64)
+    client = await client_alone(total=10_000 if quick else 100_000, concurrency=64)
     limits.client = client.value
     figures.append(client)
-    bare = await bare_endpoint(total=5_000 if quick else 30_000, concurrency=64)
+    bare = await bare_endpoint(total=3_000 if quick else 30_000, concurrency=64)
     limits.bare = bare.value
     figures.append(bare)
-    broker = await broker_rate(stack, count=30_000 if quick else 200_000)
+    broker = await broker_rate(stack, count=20_000 if quick else 200_000)
     limits.broker = broker[1].value
     figures += broker
-    figures += await postgres_rates(stack, rows=30_000 if quick else 200_000, singles=3_000 if quick else 20_000)
+    figures += await postgres_rates(stack, rows=20_000 if quick else 200_000, singles=2_000 if quick else 20_000)
     return figures

@@ -1,4 +1,4 @@
-"""Intake's figure: survey import rows per second (100,000 rows; 10,000 with --quick) through POST /v1/surveys.
+"""Intake's figure: survey import rows per second (100,000 rows; 2,000 with --quick) through POST /v1/surveys.
 
 The durable single-request rate against a bare FastAPI endpoint is measured by the pipeline bench.
 Run alone: `python -m bench.measure_intake [--quick]` (starts its own broker, PostgreSQL and intake).
@@ -20,7 +20,7 @@ from shared.catalogue import Catalogue, load_catalogue
 from shared.settings import ServiceSettings
 
 ROWS = 100_000
-QUICK_ROWS = 10_000
+QUICK_ROWS = 2_000
 MAX_FILE_BYTES = 18 * 1024 * 1024  # under intake's 20 MB survey limit, with room for the multipart envelope
 HEADER = ["序号", "社区", "网格", "地址", "问题描述", "纬度", "经度", "姓名", "联系电话", "是否空巢老人", "提交时间"]
 # What residents write, per category; a few have no keyword at all and go to triage.

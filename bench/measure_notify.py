@@ -88,7 +88,7 @@ class _SseClient:
 
 async def measure_sse(stack: BenchStack) -> list[Figure]:
     clients_n = 200 if stack.quick else 1000
-    events_n = 10 if stack.quick else 20
+    events_n = 5 if stack.quick else 20
     url = httpx.URL(stack.urls["notify"])
     key = stack.keys["street_offices"]["wanxing"]
     case_ids = [f"bench-sse-{uuid.uuid4().hex[:10]}" for _ in range(events_n)]
@@ -158,7 +158,7 @@ class _Receiver:
 
 
 async def measure_webhooks(stack: BenchStack) -> list[Figure]:
-    events_n = 20 if stack.quick else 50
+    events_n = 8 if stack.quick else 50
     receivers = [_Receiver() for _ in range(99)]
     for r in receivers:
         await r.start()

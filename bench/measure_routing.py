@@ -121,7 +121,7 @@ async def measure(stack: BenchStack) -> list[Figure]:
     """Both routing figures for `make bench` (QUICK: 10,000 pure decisions, 2,000 needs end to end)."""
     catalogue = load_catalogue(ServiceSettings().catalogue_path)
     n_pure = 10_000 if stack.quick else 100_000
-    n_e2e = 2_000 if stack.quick else 20_000
+    n_e2e = 1_000 if stack.quick else 20_000
     needs = sample_needs(catalogue, n_pure)
     pure = await asyncio.to_thread(pure_rate, catalogue, needs)
     rate, seconds = await end_to_end_rate(stack, catalogue, n_e2e)

@@ -21,7 +21,7 @@ from bench.core import BenchStack, Figure
 from services.sla.firing import timer_channel
 
 FULL = {"armed": 1_000_000, "firing": 60_000, "window": 60.0}
-QUICK = {"armed": 100_000, "firing": 10_000, "window": 20.0}
+QUICK = {"armed": 50_000, "firing": 4_000, "window": 8.0}
 LAG_TARGET_S = 1.0
 # The sla process keeps no timer in memory: its resident set may not grow with the number armed.
 MEMORY_GROWTH_LIMIT_MB = 100.0

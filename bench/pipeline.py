@@ -57,7 +57,7 @@ class Sequence:
 
 async def intake_rate(stack: BenchStack, limits: Limits, seq: Sequence) -> list[Figure]:
     """Intake's durable single-request rate (202 after commit), beside the bare endpoint's."""
-    total = 5_000 if stack.quick else 30_000
+    total = 2_000 if stack.quick else 30_000
     host, port = _host_port(stack.urls["intake"])
     base = seq.take(total + 200)
     await loadgen.run_closed(host, port, "/v1/needs", lambda i: need_body(base + i), total=200, concurrency=8)
@@ -176,7 +176,7 @@ async def _busiest_day(
 
 async def busiest_day_http(stack: BenchStack, limits: Limits, seq: Sequence, pool: asyncpg.Pool) -> list[Figure]:
     """N needs through intake's HTTP API at 128 in flight, then until every stage has them."""
-    n = BUSIEST_DAY // 10 if stack.quick else BUSIEST_DAY
+    n = BUSIEST_DAY // 50 if stack.quick else BUSIEST_DAY
     host, port = _host_port(stack.urls["intake"])
     base = seq.take(n)
 
@@ -193,7 +193,7 @@ async def busiest_day_http(stack: BenchStack, limits: Limits, seq: Sequence, poo
 
 async def busiest_day_bulk(stack: BenchStack, limits: Limits, seq: Sequence) -> list[Figure]:
     """The same day written straight into intake's tables and outbox, 1,000 per transaction (HTTP taken out)."""
-    n = BUSIEST_DAY // 10 if stack.quick else BUSIEST_DAY
+    n = BUSIEST_DAY // 20 if stack.quick else BUSIEST_DAY
     base = seq.take(n)
     prefix = stack.schema_prefix
     catalogue = load_catalogue(ServiceSettings().catalogue_path)
@@ -309,7 +309,7 @@ async def _follow_sse(stack: BenchStack, arrivals: Arrivals, connected: asyncio.
 async def latency(stack: BenchStack, seq: Sequence) -> list[Figure]:
     """Offer 500 needs/s; time each from its scheduled send to routed on the topic and to the SSE stream."""
     offered = 500.0
-    total = int(offered * (6 if stack.quick else 30))
+    total = int(offered * (3 if stack.quick else 30))
     host, port = _host_port(stack.urls["intake"])
     base = seq.take(total)
     arrivals = Arrivals()
@@ -325,7 +325,7 @@ async def latency(stack: BenchStack, seq: Sequence) -> list[Figure]:
         )
         due = {orjson.loads(r.body)["case_id"]: r.due for r in result.replies if r.status == 202}
         wanted = [(c, t) for c in due for t in (ROUTED, SUBMITTED + "@sse", ROUTED + "@sse")]
-        for _ in range(75 if stack.quick else 300):  # stragglers: 15 s (quick) or a minute
+        for _ in range(50 if stack.quick else 300):  # stragglers: 10 s (quick) or a minute
             if all(k in arrivals.seen for k in wanted):
                 break
             await asyncio.sleep(0.2)

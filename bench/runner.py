@@ -68,7 +68,12 @@ async def run_bench(*, quick: bool, results: Path = RESULTS) -> int:
             async def settled() -> None:
                 # Each measure starts from an idle pipeline: a backlog left by the one before would
                 # otherwise be charged to it.
-                waited = await settle(pool, stack.schema_prefix, within=240.0 if stack.quick else 900.0)
+                waited = await settle(
+                    pool,
+                    stack.schema_prefix,
+                    quiet_for=1.0 if stack.quick else 3.0,
+                    within=240.0 if stack.quick else 900.0,
+                )
                 if waited > 4:
                     say(f"  (waited {waited:.0f}s for the pipeline to drain)")
 
