@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.intake import store, store_links
-from services.intake.deps import OptionalPrincipal, Runtime, deps_of, settings_of
+from services.intake.deps import OptionalPrincipal, Runtime, deps_of, settings_of, submission_groups_of
 from services.intake.models import (
     CaseView,
     CatalogueEntry,
@@ -149,6 +149,7 @@ async def post_need(
     try:
         status, response = await submit_need(
             pool=rt.pool,
+            groups=submission_groups_of(rt),
             deps=deps_of(rt),
             need=need,
             force_new=body.force_new,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.intake.group_commit import SubmissionGroups
 from services.intake.service_layer import Deps
 from services.intake.settings import IntakeSettings
 from shared.auth import Principal
@@ -30,6 +31,15 @@ def deps_of(rt: ServiceRuntime) -> Deps:
         clock=rt.clock,
         threshold=settings_of(rt).classification_threshold,
     )
+
+
+SUBMISSION_GROUPS = "submission_groups"  # key in the runtime's state; set by create_app
+
+
+def submission_groups_of(rt: ServiceRuntime) -> SubmissionGroups:
+    """Where unkeyed submissions are gathered for group commit."""
+    groups: SubmissionGroups = rt.state[SUBMISSION_GROUPS]
+    return groups
 
 
 async def _optional_principal(request: Request) -> Principal | None:

@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake import api, feedback_api, handlers, open311_api, survey_api
+from services.intake.deps import SUBMISSION_GROUPS, deps_of
+from services.intake.group_commit import SubmissionGroups
 from services.intake.settings import IntakeSettings
 from shared.clock import Clock
 from shared.service import ServiceRuntime, build_app
@@ -20,6 +22,7 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
         consumers=handlers.consumers(),
         clock=clock,
     )
+    runtime.state[SUBMISSION_GROUPS] = SubmissionGroups(pool=lambda: runtime.pool, deps=lambda: deps_of(runtime))
     app = build_app(
         runtime,
         title="lastmeter intake",

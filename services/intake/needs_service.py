@@ -8,6 +8,7 @@ import asyncpg
 import orjson
 
 from services.intake import store_links
+from services.intake.group_commit import SubmissionGroups
 from services.intake.need import Need
 from services.intake.service_layer import Deps, Outcome, accept_one
 from shared.auth import issue_access_token
@@ -37,6 +38,7 @@ def response_for(outcome: Outcome, *, secret: str) -> tuple[int, dict[str, Any]]
 async def submit_need(
     *,
     pool: asyncpg.Pool,
+    groups: SubmissionGroups,
     deps: Deps,
     need: Need,
     force_new: bool,
@@ -44,20 +46,24 @@ async def submit_need(
     idempotency_key: str | None,
     request_hash: str,
 ) -> tuple[int, dict[str, Any]]:
-    """Accept a need in one transaction; a repeated Idempotency-Key returns the first response."""
+    """Accept a need; a repeated Idempotency-Key returns the first response.
+
+    Without a key the need joins whatever group is being committed (group commit); with one, the
+    key's claim and the need share a transaction of their own.
+    """
+    if idempotency_key is None:
+        return response_for(await groups.submit(need, force_new=force_new), secret=secret)
     async with pool.acquire() as conn, conn.transaction():
-        if idempotency_key is not None:
-            earlier = await store_links.claim_idempotency_key(
-                conn, scope=IDEMPOTENCY_SCOPE, key=idempotency_key, request_hash=request_hash, now=deps.clock.now()
-            )
-            if earlier is not None:
-                if earlier["request_hash"] != request_hash:
-                    raise IdempotencyConflict
-                return earlier["status_code"], orjson.loads(earlier["response"])
+        earlier = await store_links.claim_idempotency_key(
+            conn, scope=IDEMPOTENCY_SCOPE, key=idempotency_key, request_hash=request_hash, now=deps.clock.now()
+        )
+        if earlier is not None:
+            if earlier["request_hash"] != request_hash:
+                raise IdempotencyConflict
+            return earlier["status_code"], orjson.loads(earlier["response"])
         outcome = await accept_one(conn, deps=deps, need=need, force_new=force_new)
         status, body = response_for(outcome, secret=secret)
-        if idempotency_key is not None:
-            await store_links.finish_idempotency_key(
-                conn, scope=IDEMPOTENCY_SCOPE, key=idempotency_key, status_code=status, response=body
-            )
+        await store_links.finish_idempotency_key(
+            conn, scope=IDEMPOTENCY_SCOPE, key=idempotency_key, status_code=status, response=body
+        )
     return status, body

@@ -91,11 +91,11 @@ def lookup_for(deps: Deps, need: Need, category: str, now: datetime) -> store.Lo
 
 
 async def prefetch(conn: asyncpg.Connection, *, deps: Deps, needs: list[Need], writes: Writes) -> None:
-    """Choose categories and fetch duplicate candidates for a whole batch in one query (survey import)."""
+    """Choose categories and fetch duplicate candidates for a whole batch in one query (survey import, group commit)."""
     now = deps.clock.now()
     lookups: dict[int, store.Lookup] = {}
     for need in needs:
-        category, classification = choose_category(deps, need)
+        category, classification = writes.chosen.get(id(need)) or choose_category(deps, need)
         writes.chosen[id(need)] = (category, classification)
         lookup = lookup_for(deps, need, category, now) if category is not None else None
         if lookup is not None:
@@ -103,6 +103,7 @@ async def prefetch(conn: asyncpg.Connection, *, deps: Deps, needs: list[Need], w
         else:
             writes.candidates[id(need)] = []
     keys = list(lookups)  # ids of objects are not row numbers; SQL gets positions
+    await store.lock_places(conn, ((lookup.category, lookup.community) for lookup in lookups.values()))
     found = await store.open_candidates_many(conn, lookups={i: lookups[k] for i, k in enumerate(keys)})
     for position, key in enumerate(keys):
         rows = found.get(position, [])
@@ -121,6 +122,7 @@ async def _duplicate_of(
         return None
     stored = writes.candidates.get(id(need))
     if stored is None:
+        await store.lock_places(conn, [(category, need.community)])
         stored = await store.open_candidates(conn, lookup=lookup)
     pending = [
         OpenCase(c["case_id"], category, c["lat"], c["lon"], c["community"], c["submitted_at"], c["address"])

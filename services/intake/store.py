@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -103,6 +103,17 @@ def _open_case(row: asyncpg.Record) -> OpenCase:
     return OpenCase(
         row["case_id"], row["category"], row["lat"], row["lon"], row["community"], row["submitted_at"], row["address"]
     )
+
+
+async def lock_places(conn: asyncpg.Connection, places: Iterable[tuple[str, str]]) -> None:
+    """Hold (category, community) locks until commit, taken before looking for duplicates.
+
+    Two identical reports at the same instant, in any intake process, then see each other instead
+    of both opening a case. Locks are taken in sorted order, so two groups cannot deadlock.
+    """
+    keys = sorted({f"duplicates:{category}|{community}" for category, community in places})
+    if keys:  # unnest keeps the array's order, and the locks are taken in it
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k", keys)
 
 
 async def open_candidates(conn: asyncpg.Connection, *, lookup: Lookup) -> list[OpenCase]:

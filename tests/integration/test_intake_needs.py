@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -250,3 +251,39 @@ async def test_a_need_must_be_placed(intake: httpx.AsyncClient) -> None:
     far = await intake.post("/v1/needs", json={"description": "暖气不热", "location": {"lat": 31.23, "lon": 121.47}})
     assert far.status_code == 422
     assert far.json()["fields"][0]["field"] == "lat"
+
+
+async def test_concurrent_submissions_share_a_commit_and_find_duplicates_among_themselves(
+    intake: httpx.AsyncClient, database_url: str, prefix: str
+) -> None:
+    # The same blocked drain reported five times at once, beside twenty unrelated needs.
+    drain = {
+        "category": "sewer_blocked",
+        "description": "下水道堵了，污水漫到路上",
+        "community": "jinrongjie",
+        "location": {"lat": 39.1190, "lon": 117.1700},
+    }
+    others = [
+        {**drain, "description": f"下水道堵了 {i}", "location": {"lat": 39.1300 + i * 0.01, "lon": 117.1700}}
+        for i in range(20)
+    ]
+    replies = await asyncio.gather(*(intake.post("/v1/needs", json=body) for body in [drain] * 5 + others))
+    assert sorted(r.status_code for r in replies) == [200] * 4 + [202] * 21, [r.text for r in replies]
+    same = {r.json()["case_id"] for r in replies[:5]}
+    assert len(same) == 1  # one case; four reports linked to it, whichever came first
+    assert max(r.json()["reporter_count"] for r in replies[:5]) == 5
+    conn = await asyncpg.connect(database_url)
+    try:
+        case_ids = [r.json()["case_id"] for r in replies]
+        stored = await conn.fetchval(
+            f"SELECT reporter_count FROM {prefix}intake.cases WHERE case_id = $1", next(iter(same))
+        )
+        # Each committing transaction leaves its id on the rows it wrote: fewer than one per request.
+        transactions = await conn.fetchval(
+            f"SELECT count(DISTINCT xmin::text) FROM {prefix}intake.submissions WHERE case_id = ANY($1::text[])",
+            case_ids,
+        )
+    finally:
+        await conn.close()
+    assert stored == 5
+    assert transactions < len(replies)
