@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import random
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def cached_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default partitioning (Java's murmur2, so every client agrees), remembering each key's hash.
+
+    One case's events go to several topics and come back again; the pure-Python hash was ~7 % of
+    notify's CPU under load.
+    """
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
@@ -24,6 +43,7 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
         linger_ms=2,
         max_batch_size=256 * 1024,
         request_timeout_ms=15000,
+        partitioner=cached_partitioner,
     )
 
 
