@@ -101,6 +101,7 @@ class EventConsumer:
         clock: Clock,
         batch_size: int = 500,
         rebalance_timeout_ms: int = 10000,
+        fetch_max_wait_ms: int = 20,
     ) -> None:
         self.spec = spec
         self._pool = pool
@@ -122,6 +123,7 @@ class EventConsumer:
             heartbeat_interval_ms=1000,
             max_poll_interval_ms=300000,
             rebalance_timeout_ms=rebalance_timeout_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
         self.processed = 0
         self.dead_lettered = 0

@@ -109,6 +109,7 @@ class ServiceRuntime:
                 clock=self.clock,
                 batch_size=s.consumer_batch,
                 rebalance_timeout_ms=s.kafka_rebalance_timeout_ms,
+                fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             )
             await consumer.start()
             self.consumers.append(consumer)

@@ -44,6 +44,10 @@ class ServiceSettings(BaseSettings):
     # How long a group waits for members to rejoin in a rebalance; it also bounds how long a new
     # member's first join takes on the dev broker, so tests and `make run` use a short one.
     kafka_rebalance_timeout_ms: int = 10000
+    # How long a fetch waits for data. The dev broker (Tansu) answers a waiting fetch only when this
+    # runs out, not when data arrives, so it is added to every hop: 500 ms (aiokafka's default)
+    # measured a 132 ms median hop, 20 ms a 7 ms one, for ~50 small fetches a second when idle.
+    kafka_fetch_max_wait_ms: int = 20
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 
