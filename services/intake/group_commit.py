@@ -71,7 +71,7 @@ class SubmissionGroups:
             self._inflight -= 1
             if self._queue and self._inflight == 0:  # cancelled (shutdown) with requests left
                 for waiting in self._queue:
-                    _answer(waiting, error=asyncio.CancelledError())
+                    waiting.answer.cancel()
                 self._queue.clear()
 
     async def _commit(self, group: list[_Waiting]) -> None:
@@ -106,7 +106,7 @@ class SubmissionGroups:
         return outcomes
 
 
-def _answer(waiting: _Waiting, *, outcome: Outcome | None = None, error: BaseException | None = None) -> None:
+def _answer(waiting: _Waiting, *, outcome: Outcome | None = None, error: Exception | None = None) -> None:
     if waiting.answer.done():
         return  # the client went away; its need is stored all the same
     if error is not None:
