@@ -111,14 +111,25 @@ def drained(now: dict[str, int], base: dict[str, int], n: int) -> bool:
     )
 
 
+async def _counted(pool: asyncpg.Pool, prefix: str, *, least: float) -> dict[str, int]:
+    """The counts, then a pause of at least `least` s and at least ten times what counting took.
+
+    Counting scans every stage's table (a million rows after a busiest day): polled at a fixed
+    quarter second, the checker itself would take a good part of a core from what it measures.
+    """
+    started = time.perf_counter()
+    counts = await pipeline_counts(pool, prefix)
+    await asyncio.sleep(max(least, 10 * (time.perf_counter() - started)))
+    return counts
+
+
 async def settle(pool: asyncpg.Pool, prefix: str, *, quiet_for: float = 3.0, within: float = 240.0) -> float:
     """Wait until no stage writes anything for `quiet_for` s, so one measure's backlog does not skew the next."""
     started = time.perf_counter()
-    last = await pipeline_counts(pool, prefix)
+    last = await _counted(pool, prefix, least=0.5)
     quiet_since = time.perf_counter()
     while time.perf_counter() - started < within:
-        await asyncio.sleep(0.5)
-        counts = await pipeline_counts(pool, prefix)
+        counts = await _counted(pool, prefix, least=0.5)
         if counts != last:
             last, quiet_since = counts, time.perf_counter()
         elif time.perf_counter() - quiet_since >= quiet_for:
@@ -130,13 +141,16 @@ async def wait_drained(pool: asyncpg.Pool, prefix: str, base: dict[str, int], n:
     """Poll until drained; returns the perf_counter time it was seen (raises with the counts on timeout)."""
     deadline = time.perf_counter() + within
     while True:
+        asked = time.perf_counter()
         counts = await pipeline_counts(pool, prefix)
         if drained(counts, base, n):
-            return time.perf_counter()
+            return asked  # the counts are as of the query's start
         if time.perf_counter() > deadline:
             progress = {k: counts[k] - base[k] for k in counts}
             raise TimeoutError(f"not drained after {within:.0f}s: {progress} of {n}")
-        await asyncio.sleep(0.25)
+        # Ten times what counting took (see `_counted`): the checker takes under a tenth of a core,
+        # and the drain time is still known to within about a second after a busiest day.
+        await asyncio.sleep(max(0.25, 10 * (time.perf_counter() - asked)))
 
 
 async def _busiest_day(

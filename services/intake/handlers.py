@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from services.intake import store
@@ -55,10 +56,16 @@ async def on_status_event(ctx: HandlerContext, envelope: CloudEvent, event: Any)
         raise _unknown(event.case_id)
 
 
+async def lock_batch_cases(ctx: HandlerContext, events: Sequence[tuple[CloudEvent, EventData]]) -> None:
+    """Lock every case the batch touches, in id order (no deadlock with a survey import's updates),
+    and remember which exist."""
+    ctx.batch["known"] = await store.lock_cases(ctx.conn, case_ids=[envelope.subject for envelope, _ in events])
+
+
 async def on_deadline_armed(ctx: HandlerContext, envelope: CloudEvent, event: DeadlineArmed) -> None:
     """The resolution deadline is the Open311 expected_datetime; other deadlines only prove the case exists."""
     if event.kind != "resolution":
-        if not await store.case_exists(ctx.conn, case_id=event.case_id):
+        if event.case_id not in ctx.batch["known"]:
             raise _unknown(event.case_id)
         return
     # Re-armed deadlines (pause, priority change) carry a newer envelope time: the newest wins.
@@ -73,4 +80,6 @@ def consumers() -> list[ConsumerSpec]:
     """What intake consumes: routing's case events and sla's resolution deadlines."""
     handlers: dict[type[EventData], Handler] = {model: on_status_event for model in STATUS_EVENTS}
     handlers[DeadlineArmed] = on_deadline_armed
-    return [ConsumerSpec(name="status", topics=[ROUTING_EVENTS, SLA_EVENTS], handlers=handlers)]
+    return [
+        ConsumerSpec(name="status", topics=[ROUTING_EVENTS, SLA_EVENTS], handlers=handlers, prepare=lock_batch_cases)
+    ]

@@ -270,7 +270,8 @@ async def flush(conn: asyncpg.Connection, *, deps: Deps, writes: Writes) -> None
         await conn.executemany(
             "UPDATE cases SET reporter_count = reporter_count + $2, updated_at = GREATEST(updated_at, $3) "
             "WHERE case_id = $1",
-            [(case_id, n, deps.clock.now()) for case_id, n in writes.bumps.items()],
+            # In id order, like every multi-case update, so concurrent writers cannot deadlock.
+            [(case_id, n, deps.clock.now()) for case_id, n in sorted(writes.bumps.items())],
         )
     await store_links.insert_submissions(conn, rows=writes.submissions)
     await deps.outbox.add_messages(conn, writes.messages)

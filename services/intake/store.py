@@ -225,9 +225,16 @@ async def set_expected(
     return row is not None
 
 
-async def case_exists(conn: asyncpg.Connection, *, case_id: str) -> bool:
-    """Whether intake knows the case."""
-    return bool(await conn.fetchval("SELECT 1 FROM cases WHERE case_id = $1", case_id))
+async def lock_cases(conn: asyncpg.Connection, *, case_ids: Sequence[str]) -> set[str]:
+    """Lock these cases' rows for the transaction, in id order; returns the ids that exist.
+
+    Everything that updates several cases in one transaction (a consumer batch, a survey chunk's
+    reporter counts) takes its row locks in id order, so two of them can never deadlock.
+    """
+    rows = await conn.fetch(
+        "SELECT case_id FROM cases WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE", sorted(case_ids)
+    )
+    return {r["case_id"] for r in rows}
 
 
 async def add_timeline(

@@ -130,15 +130,21 @@ async def test_event_about_an_unknown_case_is_dead_lettered(
 ) -> None:
     now = datetime.now(UTC)
     await _produce(kafka_bootstrap, f"{stack.prefix}{ROUTING_EVENTS}", [("no-such-case", _routed("no-such-case", now))])
+    # A response deadline only proves the case exists; intake stores nothing for it.
+    armed = DeadlineArmed(case_id="no-such-case-2", kind="response", started_at=now, due_at=now + timedelta(hours=2))
+    await _produce(kafka_bootstrap, f"{stack.prefix}{SLA_EVENTS}", [("no-such-case-2", armed)])
     conn = await asyncpg.connect(database_url)
     try:
-        reason = await eventually(
-            lambda: conn.fetchval(f"SELECT reason FROM {stack.prefix}intake.dead_letters WHERE key = 'no-such-case'"),
-            timeout=20,
-        )
+        query = f"SELECT key, reason FROM {stack.prefix}intake.dead_letters WHERE key LIKE 'no-such-case%' ORDER BY key"
+        dead = await eventually(lambda: _rows_when(conn, query, 2), timeout=20)
     finally:
         await conn.close()
-    assert reason == "unknown-case"
+    assert [tuple(r) for r in dead] == [("no-such-case", "unknown-case"), ("no-such-case-2", "unknown-case")]
+
+
+async def _rows_when(conn: asyncpg.Connection, query: str, n: int) -> list[asyncpg.Record] | None:
+    rows = await conn.fetch(query)
+    return rows if len(rows) >= n else None
 
 
 async def test_callback_after_resolution_publishes_feedback_once_per_round(stack: Stack, kafka_bootstrap: str) -> None:
