@@ -30,6 +30,8 @@ def next_timer(d: Deadline, *, deadline_id: int, generation: int, fired: set[str
 
 @dataclass
 class PendingWrites:
+    """One consumer transaction's deferred writes; `write` empties it (the batch's flush hook)."""
+
     deadlines: list[tuple[Deadline, str | None, bool]] = field(default_factory=list)  # (new, street, schedule?)
     increments: list[Increment] = field(default_factory=list)
     cases: set[str] = field(default_factory=set)
