@@ -120,7 +120,7 @@ def chart(figures: Sequence[Figure], path: Path, *, title: str) -> Path | None:
         ax.tick_params(axis="y", labelsize=8)
         ax.margins(x=0.35)
     fig.suptitle(title + "   (green: target met, red: not met, grey: limit or no target)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # leave the top strip to the title, clear of the first panel's
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
