@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -24,6 +24,7 @@ from shared.retry import Backoff, is_transient
 from shared.topics import DEADLETTER
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # A handler gets the live transaction and may write state and queue events; it raises
 # PoisonMessage for a business-impossible event (e.g. a case that does not exist).
@@ -52,6 +53,14 @@ class HandlerContext:
     async def publish(self, topic: str, event: CloudEvent, *, payload: bytes | None = None) -> None:
         """Queue an event (`payload`: already serialised); it is published after this transaction commits."""
         await self.outbox.add(self.conn, topic, event, payload=payload)
+
+    def scratch(self, key: str, new: Callable[[], T]) -> T:
+        """This transaction's object under `key` (a set-wise handler's reads and pending writes),
+        made by `new` on first use; it goes with the batch, or with a rolled-back savepoint."""
+        if key not in self.batch:
+            self.batch[key] = new()
+        value: T = self.batch[key]
+        return value
 
     def for_event(self, envelope: CloudEvent) -> HandlerContext:
         """The same transaction and scratch space, with a logger bound to this event."""

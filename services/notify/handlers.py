@@ -53,10 +53,7 @@ class FanoutBatch:
 
 
 def batch_of(ctx: HandlerContext) -> FanoutBatch:
-    work = ctx.batch.get("fanout")
-    if work is None:
-        work = ctx.batch["fanout"] = FanoutBatch()
-    return work
+    return ctx.scratch("fanout", FanoutBatch)
 
 
 def make_consumer(rt: ServiceRuntime) -> ConsumerSpec:

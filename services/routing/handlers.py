@@ -37,10 +37,7 @@ def consumers(rt: ServiceRuntime) -> list[ConsumerSpec]:
         )
 
     def batch_of(ctx: HandlerContext) -> RoutingBatch:
-        work = ctx.batch.get("routing")
-        if work is None:
-            work = ctx.batch["routing"] = RoutingBatch()
-        return work
+        return ctx.scratch("routing", RoutingBatch)
 
     async def prepare(ctx: HandlerContext, events: Sequence[tuple[CloudEvent, EventData]]) -> None:
         """Record every new case of the batch in one statement."""

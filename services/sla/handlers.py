@@ -38,10 +38,7 @@ class SlaHandlers:
 
     @staticmethod
     def _pending(ctx: HandlerContext) -> PendingWrites:
-        pending = ctx.batch.get("pending")
-        if pending is None:
-            pending = ctx.batch["pending"] = PendingWrites()
-        return pending
+        return ctx.scratch("pending", PendingWrites)
 
     async def _deadlines(self, ctx: HandlerContext, case_id: str) -> list[Deadline]:
         """The case's deadlines, including any this batch armed and has not written yet."""
