@@ -95,7 +95,7 @@ async def prefetch(conn: asyncpg.Connection, *, deps: Deps, needs: list[Need], w
     now = deps.clock.now()
     lookups: dict[int, store.Lookup] = {}
     for need in needs:
-        category, classification = writes.chosen.get(id(need)) or choose_category(deps, need)
+        category, classification = choose_category(deps, need)
         writes.chosen[id(need)] = (category, classification)
         lookup = lookup_for(deps, need, category, now) if category is not None else None
         if lookup is not None:
