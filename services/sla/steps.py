@@ -28,8 +28,12 @@ class Step:
 
     @property
     def order(self) -> tuple[float, int]:
-        """Firing order: by share of the window, and the breach before an escalation at the same share."""
-        return (self.fraction, _RANK[self.action])
+        return _order(self.fraction, self.action)
+
+
+def _order(fraction: float, action: Action) -> tuple[float, int]:
+    """Firing order: by share of the window, and the breach before an escalation at the same share."""
+    return (fraction, _RANK[action])
 
 
 def _steps(d: Deadline, cls: SlaClass, cal: Calendar, *, skip: Collection[str] = ()) -> Iterator[Step]:
@@ -43,7 +47,7 @@ def _steps(d: Deadline, cls: SlaClass, cal: Calendar, *, skip: Collection[str] =
     planned += [(f"escalate:{e.level}", "escalate", e.after, e.level) for e in cls.escalation]
     # Firing order depends on the share of the window alone, so the plan can be ordered before any
     # instant is computed (walking a working-hours calendar is what costs).
-    for name, action, fraction, level in sorted(planned, key=lambda p: (p[2], _RANK[p[1]])):
+    for name, action, fraction, level in sorted(planned, key=lambda p: _order(p[2], p[1])):
         if name in skip:
             continue
         at = instant_at_fraction(cal, d.started_at, d.duration, fraction, d.pauses)
