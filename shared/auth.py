@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +32,9 @@ class Principal:
     scope: str | None = None
     name: str = ""
     case_id: str | None = None
+    # Which credential this is (an API key's or a resident token's stored hash). Subscriptions and
+    # SSE streams belong to it, so revoking the credential stops them.
+    key_id: str | None = None
 
     def can_see(
         self,
@@ -117,7 +121,7 @@ class KeyStore:
         """The principal for a bearer credential (API key or resident token), or None."""
         case_id = verify_access_token(credential, self._secret)
         if case_id is not None:
-            return Principal(role="resident", case_id=case_id, name="resident")
+            return Principal(role="resident", case_id=case_id, name="resident", key_id=hash_key(credential))
         digest = hash_key(credential)
         now = time.monotonic()
         hit = self._cache.get(digest)
@@ -127,8 +131,23 @@ class KeyStore:
             f"SELECT name, role, scope FROM {self._schema}.api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
             digest,
         )
-        principal = Principal(role=row["role"], scope=row["scope"], name=row["name"]) if row else None
+        principal = Principal(role=row["role"], scope=row["scope"], name=row["name"], key_id=digest) if row else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now + self._ttl, principal)
         return principal
+
+    async def active_key_ids(self, key_ids: Collection[str]) -> set[str]:
+        """Which of these credentials (by `Principal.key_id`) are still valid now: not revoked, not expired.
+
+        Uncached, so long-lived holders (SSE streams, subscriptions) can re-check every few seconds and
+        stop soon after a revocation.
+        """
+        wanted = [k for k in set(key_ids) if k]
+        if not wanted:
+            return set()
+        rows = await self._pool.fetch(
+            f"SELECT key_hash FROM {self._schema}.api_keys WHERE key_hash = ANY($1::text[]) AND revoked_at IS NULL",
+            wanted,
+        )
+        return {r["key_hash"] for r in rows}
