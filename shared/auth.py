@@ -137,6 +137,17 @@ class KeyStore:
         self._cache[digest] = (now + self._ttl, principal)
         return principal
 
+    async def principal_for_key_id(self, key_id: str) -> Principal | None:
+        """The principal of a stored credential hash (e.g. from a signed session cookie), if still valid; uncached."""
+        if not key_id:
+            return None
+        row = await self._pool.fetchrow(
+            f"SELECT name, role, scope FROM {self._schema}.api_keys WHERE key_hash = $1 AND revoked_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > now())",
+            key_id,
+        )
+        return Principal(role=row["role"], scope=row["scope"], name=row["name"], key_id=key_id) if row else None
+
     async def active_key_ids(self, key_ids: Collection[str]) -> set[str]:
         """Which of these credentials (by `Principal.key_id`) are still valid now: not revoked, not expired.
 
