@@ -12,20 +12,22 @@ from services.routing.models import CaseSummary, CaseView, DecisionView, Decline
 from services.routing.store import Case
 from shared.auth import Principal
 from shared.events import Assignee, Location
+from shared.scope import CaseOwners, may_read
+
+
+def owners(case: Case) -> CaseOwners:
+    """Who the case belongs to, for the shared scope check."""
+    return CaseOwners(
+        case_id=case.case_id, street=case.street, assignee=case.assignee, co_handlers=tuple(case.co_handlers)
+    )
 
 
 def can_read(principal: Principal, case: Case) -> bool:
-    """Admin, the case's street office and grid workers, its assignee and co-handling departments."""
-    if principal.role == "resident":
-        return False  # residents follow their case through intake, which keeps what they may see
-    assignee = case.assignee
-    return principal.can_see(
-        case_id=case.case_id,
-        street=case.street,
-        department=assignee.code if assignee and assignee.kind == "department" else None,
-        team=assignee.code if assignee and assignee.kind == "team" else None,
-        departments=tuple(c.code for c in case.co_handlers if c.kind == "department"),
-    )
+    """Admin, the case's street office and grid workers, its assignee and co-handling departments.
+
+    Residents follow their case through intake, which keeps what they may see.
+    """
+    return may_read(principal, owners(case), residents=False)
 
 
 def summary(case: Case) -> CaseSummary:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sla import service_layer, store
 from services.sla.rates import DIMENSIONS, PERIODS, Period, bucket_of, default_range, local_day, ratio
 from shared.auth import Principal
 from shared.http import ApiError, CurrentPrincipal, field_error, require_roles
+from shared.scope import require_case
 from shared.service import Runtime, ServiceRuntime
 from shared.topics import SLA_EVENTS
 
@@ -21,6 +22,7 @@ rates_router = APIRouter(prefix="/v1", tags=["rates"])
 MAX_BUCKETS = {"day": 366, "week": 260, "month": 120}
 
 Supervisor = Annotated[Principal, require_roles("street_office")]
+CaseId = Annotated[str, Path(max_length=64)]
 
 
 class DeadlineView(BaseModel):
@@ -58,26 +60,20 @@ def _view(row: Any) -> DeadlineView:
     )
 
 
-@router.get("/cases/{case_id}/deadlines", response_model=list[DeadlineView], summary="A case's deadlines")
-async def case_deadlines(case_id: str, rt: Runtime, principal: CurrentPrincipal) -> list[DeadlineView]:
-    rows = await store.deadlines_view(rt.pool, case_id=case_id)
-    visible = [
-        r
-        for r in rows
-        if principal.can_see(
-            case_id=case_id,
-            department=r["assignee_code"] if r["assignee_kind"] == "department" else None,
-            team=r["assignee_code"] if r["assignee_kind"] == "team" else None,
-            street=r["street"],
-        )
-    ]
-    return [_view(r) for r in visible]
+@router.get(
+    "/cases/{case_id}/deadlines",
+    response_model=list[DeadlineView],
+    summary="A case's deadlines (its street office, assignee, co-handlers, reporter and admin; 403 for others)",
+)
+async def case_deadlines(case_id: CaseId, rt: Runtime, principal: CurrentPrincipal) -> list[DeadlineView]:
+    case = await store.get_case(rt.pool, case_id=case_id)
+    require_case(principal, service_layer.owners_of(case) if case else None, case_id=case_id)
+    return [_view(r) for r in await store.deadlines_view(rt.pool, case_id=case_id)]
 
 
 async def _clock_command(rt: ServiceRuntime, principal: Principal, case_id: str, *, pause: bool) -> list[DeadlineView]:
     case = await store.get_case(rt.pool, case_id=case_id)
-    if case is None or not principal.can_see(case_id=case_id, street=case["street"]):
-        raise ApiError(404, "not_found", f"no case {case_id!r}")
+    require_case(principal, service_layer.owners_of(case) if case else None, case_id=case_id)
     try:
         async with rt.pool.acquire() as conn, conn.transaction():
             command = service_layer.pause if pause else service_layer.resume
@@ -95,7 +91,7 @@ async def _clock_command(rt: ServiceRuntime, principal: Principal, case_id: str,
     response_model=list[DeadlineView],
     summary="Pause a case's clocks while it waits on the resident (409 when it does not)",
 )
-async def pause_case(case_id: str, rt: Runtime, principal: Supervisor) -> list[DeadlineView]:
+async def pause_case(case_id: CaseId, rt: Runtime, principal: Supervisor) -> list[DeadlineView]:
     return await _clock_command(rt, principal, case_id, pause=True)
 
 
@@ -104,7 +100,7 @@ async def pause_case(case_id: str, rt: Runtime, principal: Supervisor) -> list[D
     response_model=list[DeadlineView],
     summary="Run a case's paused clocks again (street office override; 409 when not paused)",
 )
-async def resume_case(case_id: str, rt: Runtime, principal: Supervisor) -> list[DeadlineView]:
+async def resume_case(case_id: CaseId, rt: Runtime, principal: Supervisor) -> list[DeadlineView]:
     return await _clock_command(rt, principal, case_id, pause=False)
 
 

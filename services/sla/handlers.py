@@ -91,6 +91,7 @@ class SlaHandlers:
             submitted_at=e.submitted_at,
             attempt=e.attempt,
             assignee=e.assignee,
+            co_handlers=e.co_handlers,
         )
         policies = policies_of(self.rt)
         known = case["has_deadlines"] or self._pending(ctx).holds(e.case_id)

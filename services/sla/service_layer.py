@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
+import orjson
 
 from services.sla import clocks, store
 from services.sla.clocks import Change
@@ -15,6 +17,7 @@ from services.sla.policy import Policies, cached
 from services.sla.rates import Counter, Facts, increments
 from shared.events import Assignee, CloudEvent, EventData, make_event
 from shared.events.sla import DeadlineArmed, DeadlineStopped
+from shared.scope import CaseOwners
 from shared.service import ServiceRuntime
 
 SOURCE = "/lastmeter/sla"
@@ -32,6 +35,19 @@ class ClockConflict(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def owners_of(case: Mapping[str, Any]) -> CaseOwners:
+    """Who a stored case belongs to, for the scope check: its street, current assignee and co-handlers."""
+    kind, code = case["assignee_kind"], case["assignee_code"]
+    raw = case["co_handlers"]
+    co = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
+    return CaseOwners(
+        case_id=case["case_id"],
+        street=case["street"],
+        assignee=Assignee(kind=kind, code=code) if kind and code else None,
+        co_handlers=tuple(Assignee.model_validate(c) for c in co or ()),
+    )
 
 
 def policies_of(rt: ServiceRuntime) -> Policies:

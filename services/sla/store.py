@@ -72,14 +72,15 @@ async def note_routed(
     submitted_at: datetime,
     attempt: int,
     assignee: Assignee,
+    co_handlers: Sequence[Assignee] = (),
 ) -> asyncpg.Record:
     """Record a routing and return the case row (locked by the upsert) with `has_deadlines`."""
     return await conn.fetchrow(
         """
         WITH noted AS (
         INSERT INTO sla_cases (case_id, street, community, category, priority, sla_class, submitted_at,
-                               round_started_at, attempt, assignee_kind, assignee_code)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
+                               round_started_at, attempt, assignee_kind, assignee_code, co_handlers)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11::jsonb)
         ON CONFLICT (case_id) DO UPDATE SET
             street = EXCLUDED.street,
             community = EXCLUDED.community,
@@ -91,6 +92,7 @@ async def note_routed(
             attempt = GREATEST(sla_cases.attempt, EXCLUDED.attempt),
             assignee_kind = EXCLUDED.assignee_kind,
             assignee_code = EXCLUDED.assignee_code,
+            co_handlers = EXCLUDED.co_handlers,
             updated_at = now()
         RETURNING *
         )
@@ -107,6 +109,7 @@ async def note_routed(
         attempt,
         assignee.kind,
         assignee.code,
+        orjson.dumps([c.model_dump() for c in co_handlers]).decode(),
     )
 
 
