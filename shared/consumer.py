@@ -19,6 +19,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from shared.clock import Clock
 from shared.events import CloudEvent, EventData, PoisonMessage, parse_event
+from shared.events.binding import dead_letter_headers
 from shared.outbox import BatchOutbox, Outbox, OutgoingMessage
 from shared.retry import Backoff, is_transient
 from shared.topics import DEADLETTER
@@ -118,6 +119,7 @@ class EventConsumer:
         self._clock = clock
         self._prefix = topic_prefix
         self._batch_size = batch_size
+        self._group_id = group_id
         self._by_type = {model.TYPE: handler for model, handler in spec.handlers.items()}
         self._consumer = AIOKafkaConsumer(
             *(f"{topic_prefix}{t}" for t in spec.topics),
@@ -195,6 +197,8 @@ class EventConsumer:
         dead: list[tuple[ConsumerRecord, PoisonMessage]] = []
         for record in records:
             try:
+                # Structured mode: the body is the whole event, whatever the headers say (messages
+                # written before the binding was honoured carry a lone `ce_type` and no content-type).
                 envelope, payload = parse_event(record.value)
             except PoisonMessage as poison:
                 dead.append((record, poison))
@@ -285,23 +289,35 @@ class EventConsumer:
             )
             if inserted is None:
                 continue  # dead-lettered on an earlier delivery already
-            messages.append(
-                OutgoingMessage(
-                    topic=f"{self._prefix}{DEADLETTER}",
-                    key=record.key.decode(errors="replace") if record.key else "",
-                    event_id=f"{record.topic}:{record.partition}:{record.offset}",
-                    payload=record.value or b"",
-                    headers={
-                        "dlq_reason": poison.reason,
-                        "dlq_detail": poison.detail[:500],
-                        "dlq_consumer": self.spec.name,
-                        "dlq_topic": record.topic,
-                        "dlq_partition": str(record.partition),
-                        "dlq_offset": str(record.offset),
-                    },
-                )
-            )
+            messages.append(self._dead_letter_message(record, poison))
         await outbox.add_messages(conn, messages)
+
+    def _dead_letter_message(self, record: ConsumerRecord, poison: PoisonMessage) -> OutgoingMessage:
+        """The failed message's bytes unchanged, as a binary-mode CloudEvent saying why and where from."""
+        key = record.key.decode(errors="replace") if record.key else ""
+        event_id = f"{record.topic}:{record.partition}:{record.offset}"
+        headers = dead_letter_headers(
+            source=f"/lastmeter/{self._group_id}",
+            event_id=event_id,
+            time=self._clock.now(),
+            subject=key or None,
+            body=record.value,
+            dlq={
+                "dlq_reason": poison.reason,
+                "dlq_detail": poison.detail[:500],
+                "dlq_consumer": self.spec.name,
+                "dlq_topic": record.topic,
+                "dlq_partition": str(record.partition),
+                "dlq_offset": str(record.offset),
+            },
+        )
+        return OutgoingMessage(
+            topic=f"{self._prefix}{DEADLETTER}",
+            key=key,
+            event_id=event_id,
+            payload=record.value or b"",
+            headers=headers,
+        )
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())

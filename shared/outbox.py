@@ -1,5 +1,8 @@
 """Transactional outbox: events are written with the state change and published by a relay.
 
+Messages follow the CloudEvents Kafka binding (`shared.events.binding`): events structured, with
+their `content-type` header; dead letters binary.
+
 A service never publishes after committing. `Outbox.add` inserts into the service's `outbox`
 table inside the caller's transaction; `OutboxRelay` claims rows in id order, publishes them
 with acks=all and deletes them. One relay per service publishes at a time (a transaction-level
@@ -20,6 +23,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared.events import CloudEvent
+from shared.events.binding import structured_headers, wire_headers
 from shared.pg_listen import listen_forever
 from shared.retry import Backoff, is_transient
 
@@ -54,7 +58,7 @@ class Outbox:
             key=event.subject,
             event_id=event.id,
             payload=payload if payload is not None else event.to_bytes(),
-            headers={"ce_type": event.type, **(headers or {})},
+            headers={**structured_headers(), **(headers or {})},
         )
 
     async def add(
@@ -177,7 +181,7 @@ class OutboxRelay:
                 return 0
             futures = []
             for row in rows:
-                headers = [(k, str(v).encode()) for k, v in orjson.loads(row["headers"]).items()]
+                headers = wire_headers(orjson.loads(row["headers"]))
                 futures.append(
                     await self._producer.send(
                         row["topic"], value=bytes(row["payload"]), key=row["key"].encode(), headers=headers
