@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     replay = dlq_sub.add_parser("replay", help="publish a dead letter again to its original topic")
     replay.add_argument("service", choices=["intake", "routing", "sla", "notify"])
     replay.add_argument("ids", nargs="+", type=int)
+    asyncapi = sub.add_parser("asyncapi", help="write docs/asyncapi.yaml from the event models")
+    asyncapi.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
     args = parser.parse_args(argv)
 
     from shared.logging import configure_logging
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from shared.devrun import run_dev_stack
 
         return run_dev_stack(HOME)
+    if args.command == "asyncapi":
+        from shared.asyncapi import main as asyncapi_main
+
+        return asyncapi_main(["--check"] if args.check else [])
     settings = ServiceSettings()
     if args.command == "init":
         return asyncio.run(_init(settings))

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify import api, api_cases, api_dashboard, api_deliveries, api_subscriptions, handlers
+from services.notify.api_asyncapi import router as asyncapi_router
 from services.notify.delivery import DeliveryWorker
 from services.notify.hub import StreamHub
 from services.notify.settings import NotifySettings
@@ -36,5 +37,12 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None) -> FastA
         title="lastmeter notify",
         description="Fans every case update out to audience topics, SSE, webhooks, e-mail and SMS; "
         "serves the street office's live dashboard at /dashboard.",
-        routers=[api.router, api_subscriptions.router, api_deliveries.router, api_cases.router, api_dashboard.router],
+        routers=[
+            api.router,
+            api_subscriptions.router,
+            api_deliveries.router,
+            api_cases.router,
+            api_dashboard.router,
+            asyncapi_router,
+        ],
     )
