@@ -111,6 +111,7 @@ async def running_stack(
             "LASTMETER_CATALOGUE_PATH": str(settings.catalogue_path),
             "LASTMETER_LOG_JSON": "true",
             "LASTMETER_LOG_LEVEL": os.environ.get("LASTMETER_BENCH_LOG_LEVEL", "INFO"),
+            "LASTMETER_TOKEN_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,  # a random secret per bench run
         }
         group = ServiceGroup(env=env, log_dir=workdir / "logs")
         stack = BenchStack(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 import time
@@ -14,7 +15,9 @@ from shared.catalogue import load_catalogue
 from shared.devstack import BrokerProcess, EmbeddedPostgres, free_port, start_broker
 from shared.procs import DEFAULT_PORTS, ServiceGroup
 from shared.provision import initialise
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, secret_problem
+
+SECRET_FILE = "token-secret"
 
 
 def _port_free(port: int) -> bool:
@@ -22,6 +25,25 @@ def _port_free(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def dev_token_secret(home: Path) -> str:
+    """This checkout's own random token secret, made on the first run and kept in `home` (mode 0600)."""
+    path = home / SECRET_FILE
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        secret = ""
+    if secret and secret_problem(secret) is None:
+        path.chmod(0o600)
+        return secret
+    secret = secrets.token_urlsafe(48)
+    path.unlink(missing_ok=True)
+    # Created with its final mode, so the secret is never readable by others, not even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secret + "\n")
+    return secret
 
 
 def run_dev_stack(home: Path) -> int:
@@ -35,6 +57,8 @@ def run_dev_stack(home: Path) -> int:
         print(f"lastmeter: ports already in use ({', '.join(busy)}); is another `make run` still up?", file=sys.stderr)
         return 1
     home.mkdir(parents=True, exist_ok=True)
+    given = os.environ.get("LASTMETER_TOKEN_SECRET", "")
+    token_secret = given if given and secret_problem(given) is None else dev_token_secret(home)
     settings = ServiceSettings()
     broker: BrokerProcess | None = None
     pg: EmbeddedPostgres | None = None
@@ -62,6 +86,7 @@ def run_dev_stack(home: Path) -> int:
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "LASTMETER_CATALOGUE_PATH": str(settings.catalogue_path),
                 "LASTMETER_LOG_JSON": "true",
+                "LASTMETER_TOKEN_SECRET": token_secret,
             },
             log_dir=home / "logs",
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_TOKEN_SECRET = "dev-only-not-secret"
+MIN_SECRET_BYTES = 32
 
 
 class ServiceSettings(BaseSettings):
@@ -34,10 +37,15 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     schema_prefix: str = ""
     catalogue_path: Path = REPO_ROOT / "catalogue" / "demo.yaml"
+    # Signs what must be signed (dashboard session cookies, stream tickets). Only `env=dev` on a
+    # loopback host may run with the public placeholder; everywhere else it must be set, >= 32 bytes.
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
+    # A resident's access token keeps opening their case this long after it closes (a reopen clears it).
+    resident_token_days_after_close: float = Field(30.0, ge=0)
     max_body_bytes: int = 1_000_000
-    # Browsers on other origins (the dashboard served by notify reads sla's rates) may call the API.
-    cors_origins: list[str] = ["*"]
+    # Browser origins that may call the API with the dashboard's session cookie (the dashboard served
+    # by notify reads sla's rates). Name each origin; "*" admits any origin but never with credentials.
+    cors_origins: list[str] = ["http://127.0.0.1:8004", "http://localhost:8004"]
     db_pool_min: int = 2
     db_pool_max: int = 10
     consumer_batch: int = 500
@@ -52,10 +60,20 @@ class ServiceSettings(BaseSettings):
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secret(self) -> ServiceSettings:
-        if self.env == "prod" and self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
-            raise ValueError("LASTMETER_TOKEN_SECRET must be set to a real secret when LASTMETER_ENV=prod")
+    def _refuse_weak_secret(self) -> ServiceSettings:
+        problem = secret_problem(self.token_secret.get_secret_value())
+        if problem and not (self.env == "dev" and is_loopback(self.host)):
+            raise ValueError(
+                f"LASTMETER_TOKEN_SECRET {problem}: set it to a random secret of at least {MIN_SECRET_BYTES} bytes "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`); only LASTMETER_ENV=dev "
+                f"on a loopback LASTMETER_HOST may run without one (env={self.env}, host={self.host})"
+            )
         return self
+
+    @property
+    def resident_token_retention(self) -> timedelta:
+        """How long after its case closes a resident's access token still works."""
+        return timedelta(days=self.resident_token_days_after_close)
 
     @property
     def db_schema(self) -> str:
@@ -70,3 +88,24 @@ class ServiceSettings(BaseSettings):
     def consumer_group(self) -> str:
         """Consumer group id shared by every process of this service."""
         return f"{self.topic_prefix}{self.service}"
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why a token secret is unfit (missing, the public placeholder, too short), or None."""
+    if not secret.strip():
+        return "is missing"
+    if secret == DEV_TOKEN_SECRET:
+        return "is the public dev placeholder"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -25,6 +25,8 @@ from shared.provision import SERVICES, initialise
 from shared.settings import REPO_ROOT, ServiceSettings
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+# env=test is not dev: services refuse to start without a real secret, so tests bring one.
+TEST_TOKEN_SECRET = "test-" + uuid.uuid4().hex + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +95,7 @@ def env(kafka_bootstrap: str, database_url: str, prefix: str) -> dict[str, str]:
         "LASTMETER_TOPIC_PREFIX": prefix,
         "LASTMETER_SCHEMA_PREFIX": prefix,
         "LASTMETER_ENV": "test",
+        "LASTMETER_TOKEN_SECRET": TEST_TOKEN_SECRET,
         "LASTMETER_LOG_JSON": "true",
         "LASTMETER_KAFKA_REBALANCE_TIMEOUT_MS": "1000",
     }
@@ -110,7 +113,7 @@ def make_settings(kafka_bootstrap: str, database_url: str, prefix: str) -> Calla
             schema_prefix=prefix,
             env="test",
             kafka_rebalance_timeout_ms=1000,
-            **overrides,
+            **{"token_secret": TEST_TOKEN_SECRET, **overrides},
         )
 
     return build

@@ -20,6 +20,7 @@ from shared.catalogue import Catalogue
 from shared.clock import Clock
 from shared.provision import SERVICES, initialise
 from shared.topics import INTAKE_EVENTS
+from tests.conftest import TEST_TOKEN_SECRET
 from tests.helpers import bearer, read_topic, serving
 
 LIGHT = {
@@ -61,6 +62,7 @@ async def running_intake(
         topic_prefix=prefix,
         schema_prefix=prefix,
         env="test",
+        token_secret=TEST_TOKEN_SECRET,
     )
     try:
         async with serving(create_app(settings, clock=clock)) as client:
