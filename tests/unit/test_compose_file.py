@@ -291,7 +291,8 @@ def test_image_is_slim_non_root_and_health_checked() -> None:
     users = args_of("USER")
     assert users, "the image must switch to a non-root user"
     assert users[-1].split(":")[0] not in {"root", "0"}
-    assert any("pip install ." in run for run in args_of("RUN"))
+    # The project itself as a non-editable wheel (its dependencies: tests/unit/test_dependencies.py).
+    assert any("pip install --no-deps --no-index /tmp/dist/lastmeter-" in run for run in args_of("RUN"))
     assert "catalogue/ catalogue/" in args_of("COPY")
     # Installed into site-packages, the package cannot find the repo's catalogue/.
     assert any("LASTMETER_CATALOGUE_PATH=/app/catalogue/" in env for env in args_of("ENV"))
