@@ -1,27 +1,31 @@
-"""Who is calling: API keys (hash stored, role + scope) and residents' per-case access tokens.
+"""Who is calling: API keys and residents' access tokens, both stored only as SHA-256 hashes.
 
-API keys live in the `auth` schema, which belongs to this shared module rather than to any one
-service: every service checks keys, and only `lastmeter keys` / `lastmeter init` write them.
-A resident's access token is an HMAC of the case id, so any service can verify it without a
-lookup and it opens exactly one case.
+Both live in the `auth` schema, which belongs to this shared module rather than to any one
+service: every service checks credentials; `lastmeter keys` / `lastmeter init` write API keys and
+intake writes a resident token with each accepted submission (in the submission's transaction).
+A resident token is random (`rt_…`), one per submission, a linked duplicate included: it opens
+that reporter's own view of one case, can be revoked, and expires a set time after the case closes.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 import asyncpg
 
+from shared.clock import Clock, SystemClock
+
 Role = Literal["resident", "grid_worker", "department", "team", "street_office", "admin"]
 ROLES: tuple[Role, ...] = ("resident", "grid_worker", "department", "team", "street_office", "admin")
-_TOKEN_PREFIX = "rt_"
+RESIDENT_TOKEN_PREFIX = "rt_"
+# A revoked credential stops being accepted by new requests within this many seconds.
+DEFAULT_CACHE_TTL = 2.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Principal:
     # Which credential this is (an API key's or a resident token's stored hash). Subscriptions and
     # SSE streams belong to it, so revoking the credential stops them.
     key_id: str | None = None
+    # A resident token's own submission (the report it came with): its view shows only that report.
+    submission_id: str | None = None
 
     def can_see(
         self,
@@ -66,99 +72,174 @@ def generate_key(role: Role) -> str:
     return f"lm_{role}_{secrets.token_urlsafe(24)}"
 
 
+def generate_resident_token() -> str:
+    """A new random resident access token (256 bits); show it once, store only its hash."""
+    return f"{RESIDENT_TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
+
+
 def hash_key(key: str) -> str:
+    """The stored form of a credential (keys are long random tokens, so a fast hash is enough)."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def issue_access_token(case_id: str, secret: str) -> str:
-    """The token a resident gets with their case; it reads only that case."""
-    body = base64.urlsafe_b64encode(case_id.encode()).decode().rstrip("=")
-    return f"{_TOKEN_PREFIX}{body}.{_sign(body, secret)}"
-
-
-def verify_access_token(token: str, secret: str) -> str | None:
-    """The case id a token opens, or None when it is not ours."""
-    if not token.startswith(_TOKEN_PREFIX) or "." not in token:
-        return None
-    body, signature = token[len(_TOKEN_PREFIX) :].rsplit(".", 1)
-    if not hmac.compare_digest(signature, _sign(body, secret)):
-        return None
-    try:
-        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _sign(body: str, secret: str) -> str:
-    return hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()[:32]
-
-
 async def insert_key(
-    conn: asyncpg.Connection, *, auth_schema: str, key: str, name: str, role: Role, scope: str | None
+    conn: asyncpg.Connection,
+    *,
+    auth_schema: str,
+    key: str,
+    name: str,
+    role: Role,
+    scope: str | None,
+    expires_at: datetime | None = None,
 ) -> None:
     """Store a key's hash (idempotent on the hash)."""
     await conn.execute(
-        f"INSERT INTO {auth_schema}.api_keys (key_hash, name, role, scope) VALUES ($1, $2, $3, $4) "
+        f"INSERT INTO {auth_schema}.api_keys (key_hash, name, role, scope, expires_at) VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (key_hash) DO NOTHING",
         hash_key(key),
         name,
         role,
         scope,
+        expires_at,
     )
 
 
-class KeyStore:
-    """Looks API keys up by hash, with a short cache so a hot path does not query every time."""
+async def insert_resident_tokens(
+    conn: asyncpg.Connection, *, auth_schema: str, rows: Sequence[tuple[str, str, str, datetime]]
+) -> None:
+    """Store resident tokens' hashes: (token_hash, case_id, submission_id, created_at) each."""
+    if rows:
+        await conn.executemany(
+            f"INSERT INTO {auth_schema}.resident_tokens (token_hash, case_id, submission_id, created_at) "
+            "VALUES ($1, $2, $3, $4)",
+            rows,
+        )
 
-    def __init__(self, *, pool: asyncpg.Pool, auth_schema: str, secret: str, ttl: float = 30.0) -> None:
+
+async def issue_resident_token(
+    conn: asyncpg.Connection, *, auth_schema: str, case_id: str, submission_id: str, now: datetime
+) -> str:
+    """Create and store one resident token for a submission; return the token (shown once)."""
+    token = generate_resident_token()
+    await insert_resident_tokens(conn, auth_schema=auth_schema, rows=[(hash_key(token), case_id, submission_id, now)])
+    return token
+
+
+async def rotate_resident_token(
+    conn: asyncpg.Connection, *, auth_schema: str, submission_id: str, now: datetime
+) -> str | None:
+    """Replace a submission's token with a new one (the old stops opening anything); None if revoked or absent.
+
+    Used when a response must be repeated (an Idempotency-Key replay): tokens are never stored in clear.
+    """
+    token = generate_resident_token()
+    replaced = await conn.fetchval(
+        f"UPDATE {auth_schema}.resident_tokens SET token_hash = $2, created_at = $3 "
+        "WHERE submission_id = $1 AND revoked_at IS NULL RETURNING 1",
+        submission_id,
+        hash_key(token),
+        now,
+    )
+    return token if replaced else None
+
+
+async def set_case_token_expiry(
+    conn: asyncpg.Connection, *, auth_schema: str, case_ids: Sequence[str], expires_at: datetime | None
+) -> None:
+    """Make every resident token of these cases expire at `expires_at` (None: never, the case reopened)."""
+    if case_ids:
+        await conn.execute(
+            f"UPDATE {auth_schema}.resident_tokens SET expires_at = $2 WHERE case_id = ANY($1::text[])",
+            list(case_ids),
+            expires_at,
+        )
+
+
+_PRINCIPAL_SQL = """
+SELECT name, role, scope, NULL::text AS case_id, NULL::text AS submission_id, expires_at
+  FROM {s}.api_keys
+ WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+UNION ALL
+SELECT 'resident', 'resident', NULL, case_id, submission_id, expires_at
+  FROM {s}.resident_tokens
+ WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+LIMIT 1
+"""
+
+_ACTIVE_SQL = """
+SELECT key_hash AS id FROM {s}.api_keys
+ WHERE key_hash = ANY($1::text[]) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+UNION ALL
+SELECT token_hash FROM {s}.resident_tokens
+ WHERE token_hash = ANY($1::text[]) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+"""
+
+
+class KeyStore:
+    """Resolves bearer credentials by hash, with a cache short enough that revocation bites within seconds."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        auth_schema: str,
+        secret: str = "",
+        ttl: float = DEFAULT_CACHE_TTL,
+        clock: Clock | None = None,
+    ) -> None:
+        # `secret` is accepted for callers built before tokens were random; nothing here signs with it.
+        del secret
         self._pool = pool
         self._schema = auth_schema
-        self._secret = secret
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._ttl = min(ttl, 5.0)
+        self._clock: Clock = clock or SystemClock()
+        self._principal_sql = _PRINCIPAL_SQL.format(s=auth_schema)
+        self._active_sql = _ACTIVE_SQL.format(s=auth_schema)
+        self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
 
     async def authenticate(self, credential: str) -> Principal | None:
         """The principal for a bearer credential (API key or resident token), or None."""
-        case_id = verify_access_token(credential, self._secret)
-        if case_id is not None:
-            return Principal(role="resident", case_id=case_id, name="resident", key_id=hash_key(credential))
+        if not credential:
+            return None
         digest = hash_key(credential)
         now = time.monotonic()
         hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > now and (hit[2] is None or hit[2] > self._clock.now()):
             return hit[1]
-        row = await self._pool.fetchrow(
-            f"SELECT name, role, scope FROM {self._schema}.api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-            digest,
-        )
-        principal = Principal(role=row["role"], scope=row["scope"], name=row["name"], key_id=digest) if row else None
+        principal, expires_at = await self._lookup(digest)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (now + self._ttl, principal)
+        self._cache[digest] = (now + self._ttl, principal, expires_at)
         return principal
 
     async def principal_for_key_id(self, key_id: str) -> Principal | None:
         """The principal of a stored credential hash (e.g. from a signed session cookie), if still valid; uncached."""
         if not key_id:
             return None
-        row = await self._pool.fetchrow(
-            f"SELECT name, role, scope FROM {self._schema}.api_keys WHERE key_hash = $1 AND revoked_at IS NULL "
-            "AND (expires_at IS NULL OR expires_at > now())",
-            key_id,
+        return (await self._lookup(key_id))[0]
+
+    async def _lookup(self, digest: str) -> tuple[Principal | None, datetime | None]:
+        row = await self._pool.fetchrow(self._principal_sql, digest, self._clock.now())
+        if row is None:
+            return None, None
+        principal = Principal(
+            role=row["role"],
+            scope=row["scope"],
+            name=row["name"],
+            case_id=row["case_id"],
+            key_id=digest,
+            submission_id=row["submission_id"],
         )
-        return Principal(role=row["role"], scope=row["scope"], name=row["name"], key_id=key_id) if row else None
+        return principal, row["expires_at"]
 
     async def active_key_ids(self, key_ids: Collection[str]) -> set[str]:
         """Which of these credentials (by `Principal.key_id`) are still valid now: not revoked, not expired.
 
         Uncached, so long-lived holders (SSE streams, subscriptions) can re-check every few seconds and
-        stop soon after a revocation.
+        stop soon after a revocation. Covers API keys and resident tokens.
         """
         wanted = [k for k in set(key_ids) if k]
         if not wanted:
             return set()
-        rows = await self._pool.fetch(
-            f"SELECT key_hash FROM {self._schema}.api_keys WHERE key_hash = ANY($1::text[]) AND revoked_at IS NULL",
-            wanted,
-        )
-        return {r["key_hash"] for r in rows}
+        rows = await self._pool.fetch(self._active_sql, wanted, self._clock.now())
+        return {r["id"] for r in rows}

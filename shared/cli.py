@@ -8,9 +8,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.settings import REPO_ROOT, ServiceSettings
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import asyncpg
 
 HOME = Path(os.environ.get("LASTMETER_HOME", REPO_ROOT / ".lastmeter"))
 
@@ -20,12 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start broker, PostgreSQL and the four services (embedded defaults)")
     sub.add_parser("init", help="create topics, migrate every schema, provision demo keys")
-    keys = sub.add_parser("keys", help="create an API key")
-    keys.add_argument(
-        "--role", required=True, choices=["resident", "grid_worker", "department", "team", "street_office", "admin"]
-    )
-    keys.add_argument("--scope", help="department, team or street code the key is limited to")
-    keys.add_argument("--name", default="")
+    keys = sub.add_parser("keys", help="API keys: create (`keys --role R [--scope S] [--expires 90d]`), list, revoke")
+    _add_create_arguments(keys, required=False)
+    keys_sub = keys.add_subparsers(dest="keys_command")
+    _add_create_arguments(keys_sub.add_parser("create", help="create an API key (printed once)"), required=True)
+    keys_list = keys_sub.add_parser("list", help="list API keys (never the keys themselves)")
+    keys_list.add_argument("--residents", action="store_true", help="include residents' access tokens")
+    keys_list.add_argument("--case", help="only the resident access tokens of this case")
+    keys_revoke = keys_sub.add_parser("revoke", help="revoke an API key or resident access token")
+    keys_revoke.add_argument("id", metavar="ID_OR_PREFIX", help="its id from `keys list` (a unique prefix will do)")
     dlq = sub.add_parser("dlq", help="list or replay dead letters")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dlq_sub.add_parser("list")
@@ -53,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "init":
         return asyncio.run(_init(settings))
     if args.command == "keys":
-        return asyncio.run(_create_key(settings, args.role, args.scope, args.name))
+        return asyncio.run(_keys(settings, args, keys))
     if args.dlq_command == "list":
         return asyncio.run(_dlq_list(settings, args.service, args.all))
     return asyncio.run(_dlq_replay(settings, args.service, args.ids))
@@ -78,21 +86,63 @@ async def _init(settings: ServiceSettings) -> int:
     return 0
 
 
-async def _create_key(settings: ServiceSettings, role: Any, scope: str | None, name: str) -> int:
+def _add_create_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--role", required=required, choices=["resident", "grid_worker", "department", "team", "street_office", "admin"]
+    )
+    parser.add_argument("--scope", help="department, team or street code the key is limited to")
+    parser.add_argument("--name", default="")
+    parser.add_argument("--expires", help="when the key stops working: 90d, 12h, 30m from now, or an ISO 8601 time")
+
+
+async def _keys(settings: ServiceSettings, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`lastmeter keys …`: create (the default), list or revoke."""
+    from datetime import UTC, datetime
+
     import asyncpg
 
+    from shared import keys_admin
+
+    command = args.keys_command or "create"
+    if command == "create" and not args.role:
+        parser.error("creating a key needs --role (or use `keys list` / `keys revoke ID`)")
+    auth_schema = f"{settings.schema_prefix}auth"
+    try:
+        expires = (
+            keys_admin.parse_expiry(args.expires, now=datetime.now(UTC))
+            if command == "create" and args.expires
+            else None
+        )
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            if command == "list":
+                found = await keys_admin.list_credentials(
+                    conn, auth_schema=auth_schema, residents=args.residents, case_id=args.case
+                )
+                print(keys_admin.format_table(found))
+            elif command == "revoke":
+                print(await keys_admin.revoke(conn, auth_schema=auth_schema, id_or_prefix=args.id))
+            else:
+                print(await _create_key(conn, auth_schema, args.role, args.scope, args.name, expires))
+        finally:
+            await conn.close()
+    except keys_admin.KeyAdminError as exc:
+        print(f"lastmeter keys: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _create_key(
+    conn: asyncpg.Connection, auth_schema: str, role: Any, scope: str | None, name: str, expires_at: datetime | None
+) -> str:
+    """A new key stored by hash; returned to be printed once."""
     from shared.auth import generate_key, insert_key
 
     key = generate_key(role)
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await insert_key(
-            conn, auth_schema=f"{settings.schema_prefix}auth", key=key, name=name or role, role=role, scope=scope
-        )
-    finally:
-        await conn.close()
-    print(key)
-    return 0
+    await insert_key(
+        conn, auth_schema=auth_schema, key=key, name=name or role, role=role, scope=scope, expires_at=expires_at
+    )
+    return key
 
 
 async def _dlq_list(settings: ServiceSettings, service: str | None, include_replayed: bool) -> int:

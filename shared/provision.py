@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import structlog
 
-from shared.auth import Role, generate_key, insert_key
+from shared.auth import Role, generate_key, hash_key, insert_key
 from shared.catalogue import Catalogue
 from shared.db import migrate
 from shared.kafka import ensure_topics, wait_for_broker
@@ -78,24 +79,34 @@ def _demo_plan(catalogue: Catalogue) -> list[tuple[str, Role, str | None, str]]:
 async def provision_demo_keys(
     dsn: str, catalogue: Catalogue, *, keys_file: Path | None, schema_prefix: str = ""
 ) -> dict[str, Any]:
-    """Keys for every role and catalogue entry, reusing those already in `keys_file`."""
+    """Keys for every role and catalogue entry, reusing those already in `keys_file` unless revoked or expired."""
     existing = _read_keys(keys_file)
     keys: dict[str, Any] = {"admin": None, "street_offices": {}, "grid_workers": {}, "departments": {}, "teams": {}}
     conn = await asyncpg.connect(dsn)
     try:
+        auth_schema = f"{schema_prefix}auth"
         for group, role, scope, name in _demo_plan(catalogue):
+            earlier = existing.get("admin") if group == "admin" else existing.get(group, {}).get(scope)
+            key = earlier if earlier and await _usable(conn, auth_schema, earlier) else generate_key(role)
             if group == "admin":
-                key = existing.get("admin") or generate_key(role)
                 keys["admin"] = key
             else:
-                key = existing.get(group, {}).get(scope) or generate_key(role)
                 keys[group][scope] = key
-            await insert_key(conn, auth_schema=f"{schema_prefix}auth", key=key, name=name, role=role, scope=scope)
+            await insert_key(conn, auth_schema=auth_schema, key=key, name=name, role=role, scope=scope)
     finally:
         await conn.close()
     if keys_file:
         _write_keys(keys_file, keys)
     return keys
+
+
+async def _usable(conn: asyncpg.Connection, auth_schema: str, key: str) -> bool:
+    """A key from the file may be reused unless an operator revoked it or it expired."""
+    refused = await conn.fetchval(
+        f"SELECT revoked_at IS NOT NULL OR expires_at <= now() FROM {auth_schema}.api_keys WHERE key_hash = $1",
+        hash_key(key),
+    )
+    return not refused
 
 
 def _read_keys(keys_file: Path | None) -> dict[str, Any]:
@@ -104,8 +115,12 @@ def _read_keys(keys_file: Path | None) -> dict[str, Any]:
 
 def _write_keys(keys_file: Path, keys: dict[str, Any]) -> None:
     keys_file.parent.mkdir(parents=True, exist_ok=True)
-    keys_file.write_text(json.dumps(keys, indent=2, ensure_ascii=False))
-    keys_file.chmod(0o600)  # the keys are secrets
+    # The keys are secrets: written to a new file created 0600, then moved over the old one.
+    partial = keys_file.with_name(keys_file.name + ".new")
+    partial.unlink(missing_ok=True)
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as out:
+        out.write(json.dumps(keys, indent=2, ensure_ascii=False))
+    partial.replace(keys_file)
 
 
 async def initialise(

@@ -83,7 +83,7 @@ class ServiceRuntime:
         stored = await latest_stored(self.pool)
         if stored is not None and stored.version > self.catalogue.version:
             self.catalogue = stored
-        self.keys = KeyStore(pool=self.pool, auth_schema=self.auth_schema, secret=s.token_secret.get_secret_value())
+        self.keys = KeyStore(pool=self.pool, auth_schema=self.auth_schema, clock=self.clock)
         self.producer = make_producer(s.kafka_bootstrap_servers, client_id=s.service)
         await self.producer.start()
         self.relay = OutboxRelay(pool=self.pool, dsn=s.database_url, producer=self.producer, outbox=self.outbox)

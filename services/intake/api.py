@@ -4,32 +4,27 @@ from __future__ import annotations
 
 import email.message
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from services.intake import store, store_links
+from services.intake.case_view import case_view
 from services.intake.deps import OptionalPrincipal, Runtime, deps_of, settings_of, submission_groups_of
 from services.intake.models import (
     CaseView,
     CatalogueEntry,
     ClassifyIn,
     ClassifyOut,
-    FeedbackView,
     NeedAccepted,
     NeedIn,
-    TimelineEntry,
 )
 from services.intake.need import Need, check_category, check_pairing, resolve_place
-from services.intake.needs_service import IdempotencyConflict, submit_need
+from services.intake.needs_service import IdempotencyConflict, TokenRevoked, submit_need
 from services.intake.permissions import check_submitter
-from services.intake.status import open311_status
 from services.intake.text_rules import FieldError, check_lat_lon
 from services.intake.triage import classify
-from shared.events import Assignee, Location
-from shared.events.intake import Classification
 from shared.http import ApiError, CurrentPrincipal, field_error
 
 router = APIRouter(prefix="/v1", tags=["needs"])
@@ -153,7 +148,6 @@ async def post_need(
             deps=deps_of(rt),
             need=need,
             force_new=body.force_new,
-            secret=rt.settings.token_secret.get_secret_value(),
             idempotency_key=key,
             request_hash=_hash(body),
         )
@@ -164,6 +158,13 @@ async def post_need(
             "Idempotency-Key was already used with a different body",
             fields=[{"field": "Idempotency-Key", "message": "already used with a different body"}],
         ) from None
+    except TokenRevoked:
+        raise ApiError(
+            409,
+            "conflict",
+            "the access token of the submission this Idempotency-Key made was revoked",
+            fields=[{"field": "Idempotency-Key", "message": "its submission's access token was revoked"}],
+        ) from None
     return JSONResponse(response, status_code=status)
 
 
@@ -173,54 +174,6 @@ def _hash(body: NeedIn) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _classification(value: Any) -> Classification | None:
-    if value is None:
-        return None
-    return Classification.model_validate(orjson.loads(value) if isinstance(value, str | bytes) else value)
-
-
 @router.get("/cases/{case_id}", response_model=CaseView, summary="A case with its timeline, for whoever may see it")
 async def get_case(case_id: str, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    row = await store.get_case(rt.pool, case_id=case_id)
-    if row is None:
-        raise ApiError(404, "not_found", f"no case {case_id}")
-    assignee = Assignee(kind=row["assignee_kind"], code=row["assignee_code"]) if row["assignee_kind"] else None
-    if not principal.can_see(
-        case_id=case_id,
-        street=row["street"],
-        department=assignee.code if assignee and assignee.kind == "department" else None,
-        team=assignee.code if assignee and assignee.kind == "team" else None,
-    ):
-        raise ApiError(403, "forbidden", "this key may not read that case")
-    timeline = await store.get_timeline(rt.pool, case_id=case_id)
-    answers = await store_links.get_feedback(rt.pool, case_id=case_id)
-    answered = {a["round"] for a in answers}
-    awaiting = row["resolved_round"] if row["status"] == "resolved" and row["resolved_round"] not in answered else None
-    staff = principal.case_id is None and principal.role != "resident"
-    contact = orjson.loads(row["contact"]) if staff and row["contact"] else None
-    return CaseView(
-        case_id=row["case_id"],
-        status=row["status"],
-        open311_status=open311_status(row["status"]),
-        category=row["category"],
-        classification=_classification(row["classification"]),
-        description=row["description"],
-        community=row["community"],
-        street=row["street"],
-        grid=row["grid"],
-        location=Location(lat=row["lat"], lon=row["lon"]) if row["lat"] is not None else None,
-        address=row["address"],
-        priority=row["priority"],
-        vulnerable=row["vulnerable"],
-        reporter_kind=row["reporter_kind"],
-        reporter_count=row["reporter_count"],
-        assigned_to=assignee,
-        status_notes=row["status_note"],
-        expected_at=row["expected_at"],
-        submitted_at=row["submitted_at"],
-        updated_at=row["updated_at"],
-        feedback_round=awaiting,
-        feedback=[FeedbackView(**dict(a)) for a in answers],
-        timeline=[TimelineEntry(at=t["at"], status=t["status"], note=t["note"], actor=t["actor"]) for t in timeline],
-        contact=contact or None,
-    )
+    return await case_view(rt.pool, case_id=case_id, principal=principal)

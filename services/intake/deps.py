@@ -30,6 +30,7 @@ def deps_of(rt: ServiceRuntime) -> Deps:
         catalogue=rt.catalogue,
         clock=rt.clock,
         threshold=settings_of(rt).classification_threshold,
+        auth_schema=rt.auth_schema,
     )
 
 

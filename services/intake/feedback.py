@@ -1,4 +1,11 @@
-"""The callback (回访) use case: one answer per resolution round, published for routing to reopen or close."""
+"""The callback (回访) use case: each of a case's reporters answers each resolution round once.
+
+How several reporters' answers count: the first answer of a round is the round's answer. It
+decides reopen or close and is the one FeedbackReceived carries to routing and into sla's rates
+(so a case counts once in the satisfaction and resolution rates however many reported it). Later
+answers to that round — from other reporters, while the case is still resolved or after that
+first answer closed it — are kept and shown (`counted: false`), and publish nothing.
+"""
 
 from __future__ import annotations
 
@@ -18,26 +25,36 @@ def needs_reopen(answer: FeedbackIn) -> bool:
     return not answer.solved or answer.satisfaction == "dissatisfied"
 
 
-async def record_feedback(*, pool: asyncpg.Pool, deps: Deps, case_id: str, answer: FeedbackIn) -> FeedbackReceived:
-    """Store the answer and queue FeedbackReceived in one transaction; 404 / 409 when it cannot be taken."""
+async def record_feedback(
+    *, pool: asyncpg.Pool, deps: Deps, case_id: str, respondent: str, answer: FeedbackIn
+) -> tuple[int, bool, bool]:
+    """Store one respondent's answer (and queue FeedbackReceived if it is the round's first) in one
+    transaction; returns (round, reopen, counted). 404 / 409 when it cannot be taken."""
     now = deps.clock.now()
     async with pool.acquire() as conn, conn.transaction():
+        # The row lock orders concurrent answers to one case: exactly one is the round's first.
         row = await conn.fetchrow("SELECT status, resolved_round FROM cases WHERE case_id = $1 FOR UPDATE", case_id)
         if row is None:
             raise ApiError(404, "not_found", f"no case {case_id}")
-        if row["status"] != "resolved" or row["resolved_round"] is None:
+        round_ = row["resolved_round"]
+        counted_already = (
+            await store_links.round_counted(conn, case_id=case_id, round_=round_) if round_ is not None else False
+        )
+        if round_ is None or not (row["status"] == "resolved" or (row["status"] == "closed" and counted_already)):
             raise ApiError(
                 409,
                 "conflict",
                 f"the case is {row['status']}: the callback opens when the case is resolved",
                 case_status=row["status"],
             )
-        round_ = row["resolved_round"]
         reopen = needs_reopen(answer)
+        counted = not counted_already
         fresh = await store_links.insert_feedback(
             conn,
             case_id=case_id,
             round_=round_,
+            respondent=respondent,
+            counted=counted,
             solved=answer.solved,
             satisfaction=answer.satisfaction,
             comment=answer.comment,
@@ -45,17 +62,18 @@ async def record_feedback(*, pool: asyncpg.Pool, deps: Deps, case_id: str, answe
             at=now,
         )
         if not fresh:
-            raise ApiError(409, "conflict", f"callback round {round_} was already answered", round=round_)
-        event = FeedbackReceived(
-            case_id=case_id,
-            round=round_,
-            solved=answer.solved,
-            satisfaction=answer.satisfaction,
-            comment=answer.comment,
-            reopen=reopen,
-            received_at=now,
-        )
-        note = f"{answer.satisfaction}, {'solved' if answer.solved else 'not solved'}"
-        await store.add_timeline(conn, case_id=case_id, at=now, status="feedback", note=note)
-        await deps.outbox.add(conn, INTAKE_EVENTS, make_event(event, source=SOURCE, subject=case_id, time=now))
-    return event
+            raise ApiError(409, "conflict", f"callback round {round_} was already answered with this key", round=round_)
+        if counted:
+            event = FeedbackReceived(
+                case_id=case_id,
+                round=round_,
+                solved=answer.solved,
+                satisfaction=answer.satisfaction,
+                comment=answer.comment,
+                reopen=reopen,
+                received_at=now,
+            )
+            note = f"{answer.satisfaction}, {'solved' if answer.solved else 'not solved'}"
+            await store.add_timeline(conn, case_id=case_id, at=now, status="feedback", note=note)
+            await deps.outbox.add(conn, INTAKE_EVENTS, make_event(event, source=SOURCE, subject=case_id, time=now))
+    return round_, reopen, counted

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from services.intake import store
 from services.intake.api import JsonBody
+from services.intake.case_view import STAFF_RESPONDENT
 from services.intake.deps import Runtime, deps_of
 from services.intake.feedback import record_feedback
 from services.intake.models import FeedbackAccepted, FeedbackIn
@@ -20,19 +21,23 @@ STAFF_ROLES = frozenset({"street_office", "admin"})
     "/cases/{case_id}/feedback",
     status_code=201,
     response_model=FeedbackAccepted,
-    summary="Answer the callback after resolution: solved? satisfied? (one answer per round)",
+    summary="Answer the callback after resolution: solved? satisfied? (each reporter once per round)",
 )
 async def post_feedback(
     case_id: str, body: FeedbackIn, rt: Runtime, principal: CurrentPrincipal, _: JsonBody
 ) -> FeedbackAccepted:
     if principal.case_id is not None:
-        if principal.case_id != case_id:
+        if principal.case_id != case_id or principal.submission_id is None:
             raise ApiError(403, "forbidden", "this access token opens another case")
+        respondent = principal.submission_id
     elif principal.role not in STAFF_ROLES:
-        raise ApiError(403, "forbidden", "only the resident (access token) or the street office may answer")
+        raise ApiError(403, "forbidden", "only the case's reporters (access token) or the street office may answer")
     else:
         row = await store.get_case(rt.pool, case_id=case_id)
         if row is not None and not principal.can_see(case_id=case_id, street=row["street"]):
             raise ApiError(403, "forbidden", "this key may not answer for that case")
-    event = await record_feedback(pool=rt.pool, deps=deps_of(rt), case_id=case_id, answer=body)
-    return FeedbackAccepted(case_id=case_id, round=event.round, reopen=event.reopen)
+        respondent = STAFF_RESPONDENT
+    round_, reopen, counted = await record_feedback(
+        pool=rt.pool, deps=deps_of(rt), case_id=case_id, respondent=respondent, answer=body
+    )
+    return FeedbackAccepted(case_id=case_id, round=round_, reopen=reopen, counted=counted)

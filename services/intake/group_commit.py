@@ -101,7 +101,11 @@ class SubmissionGroups:
         async with self._pool().acquire() as conn, conn.transaction():
             if len(group) > 1:  # one lookup for the whole group's duplicate candidates
                 await prefetch(conn, deps=deps, needs=[w.need for w in group], writes=writes)
-            outcomes = [await accept(conn, deps=deps, need=w.need, writes=writes, force_new=w.force_new) for w in group]
+            # Group commit serves the native API, whose every reporter gets their own access token.
+            outcomes = [
+                await accept(conn, deps=deps, need=w.need, writes=writes, force_new=w.force_new, issue_token=True)
+                for w in group
+            ]
             await flush(conn, deps=deps, writes=writes)
         return outcomes
 

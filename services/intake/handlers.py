@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from services.intake import store
 from services.intake.status import change_for
+from shared.auth import set_case_token_expiry
 from shared.consumer import ConsumerSpec, Handler, HandlerContext
 from shared.events import CloudEvent, EventData, PoisonMessage
 from shared.events.routing import (
@@ -44,16 +46,31 @@ def _unknown(case_id: str) -> PoisonMessage:
     return PoisonMessage("unknown-case", f"intake has no case {case_id}")
 
 
-async def on_status_event(ctx: HandlerContext, envelope: CloudEvent, event: Any) -> None:
-    """Move the status on (never backwards in event time) and add the step to the timeline."""
-    change = change_for(event)
-    if change is None:  # every type registered below has a change; kept for safety
-        return
-    applied = await store.apply_change(
-        ctx.conn, case_id=event.case_id, change=change, now=ctx.clock.now(), event_id=envelope.id
-    )
-    if not applied:
-        raise _unknown(event.case_id)
+def status_handler(*, auth_schema: str, token_retention: timedelta) -> Handler:
+    """The status handler; closing or reopening a case also sets or clears its reporters' token expiry."""
+
+    async def on_status_event(ctx: HandlerContext, envelope: CloudEvent, event: Any) -> None:
+        """Move the status on (never backwards in event time) and add the step to the timeline."""
+        change = change_for(event)
+        if change is None:  # every type registered below has a change; kept for safety
+            return
+        applied = await store.apply_change(
+            ctx.conn, case_id=event.case_id, change=change, now=ctx.clock.now(), event_id=envelope.id
+        )
+        if not applied:
+            raise _unknown(event.case_id)
+        if isinstance(event, CaseClosed | CaseReopened):
+            # From the status as applied, not the event: a late, older event does not undo a newer one.
+            row = await ctx.conn.fetchrow("SELECT status, status_at FROM cases WHERE case_id = $1", event.case_id)
+            closed = row["status"] == "closed"
+            await set_case_token_expiry(
+                ctx.conn,
+                auth_schema=auth_schema,
+                case_ids=[event.case_id],
+                expires_at=row["status_at"] + token_retention if closed else None,
+            )
+
+    return on_status_event
 
 
 async def lock_batch_cases(ctx: HandlerContext, events: Sequence[tuple[CloudEvent, EventData]]) -> None:
@@ -76,8 +93,9 @@ async def on_deadline_armed(ctx: HandlerContext, envelope: CloudEvent, event: De
         raise _unknown(event.case_id)
 
 
-def consumers() -> list[ConsumerSpec]:
+def consumers(*, auth_schema: str, token_retention: timedelta) -> list[ConsumerSpec]:
     """What intake consumes: routing's case events and sla's resolution deadlines."""
+    on_status_event = status_handler(auth_schema=auth_schema, token_retention=token_retention)
     handlers: dict[type[EventData], Handler] = {model: on_status_event for model in STATUS_EVENTS}
     handlers[DeadlineArmed] = on_deadline_armed
     return [

@@ -19,7 +19,9 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
     runtime = ServiceRuntime(
         settings,
         migrations=Path(__file__).parent / "migrations",
-        consumers=handlers.consumers(),
+        consumers=handlers.consumers(
+            auth_schema=f"{settings.schema_prefix}auth", token_retention=settings.resident_token_retention
+        ),
         clock=clock,
     )
     runtime.state[SUBMISSION_GROUPS] = SubmissionGroups(pool=lambda: runtime.pool, deps=lambda: deps_of(runtime))

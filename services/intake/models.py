@@ -121,6 +121,7 @@ class FeedbackView(BaseModel):
     comment: str | None = None
     reopen: bool
     received_at: datetime
+    counted: bool = Field(True, description="the round's first answer: it decided reopen/close and counts in the rates")
 
 
 class CaseView(BaseModel):
@@ -149,7 +150,9 @@ class CaseView(BaseModel):
     feedback_round: int | None = Field(None, description="callback round awaiting an answer, if any")
     feedback: list[FeedbackView] = Field(default_factory=list)
     timeline: list[TimelineEntry]
-    contact: dict[str, str] | None = Field(None, description="staff only; never shown to residents")
+    contact: dict[str, str] | None = Field(
+        None, description="staff in scope see the case's; a reporter sees only their own, never another reporter's"
+    )
 
 
 class FeedbackIn(BaseModel):
@@ -182,6 +185,7 @@ class FeedbackAccepted(BaseModel):
     case_id: str
     round: int
     reopen: bool
+    counted: bool = Field(True, description="false when another reporter's earlier answer already decided the round")
 
 
 class CatalogueEntry(BaseModel):

@@ -17,6 +17,7 @@ from services.intake import store, store_links
 from services.intake.duplicates import OpenCase, bounding_box, find_duplicate, normalise_place
 from services.intake.need import Need
 from services.intake.triage import classify
+from shared.auth import generate_resident_token, hash_key, insert_resident_tokens
 from shared.catalogue import Catalogue
 from shared.clock import Clock
 from shared.events import Location, make_event
@@ -35,6 +36,7 @@ class Deps:
     catalogue: Catalogue
     clock: Clock
     threshold: float
+    auth_schema: str = "auth"  # where residents' access tokens are stored (shared/auth.py's schema)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Outcome:
     category: str | None
     classification: Classification | None
     reporter_count: int = 1
+    # The reporter's own access token (shown once), when the channel hands one out.
+    access_token: str | None = None
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Writes:
 
     cases: list[dict[str, Any]] = field(default_factory=list)
     submissions: list[dict[str, Any]] = field(default_factory=list)
+    tokens: list[tuple[str, str, str, datetime]] = field(default_factory=list)  # (hash, case, submission, at)
     messages: list[OutgoingMessage] = field(default_factory=list)
     fresh: dict[str, dict[str, Any]] = field(default_factory=dict)  # case_id -> row in `cases`
     # Filled by `prefetch` for a batch: category choice and duplicate candidates per need (by id),
@@ -142,10 +147,27 @@ async def _duplicate_of(
     )
 
 
+def _token(writes: Writes, *, case_id: str, submission_id: str, now: datetime) -> str:
+    """A new random access token for one submission, its hash queued for this transaction."""
+    token = generate_resident_token()
+    writes.tokens.append((hash_key(token), case_id, submission_id, now))
+    return token
+
+
 async def accept(
-    conn: asyncpg.Connection, *, deps: Deps, need: Need, writes: Writes, force_new: bool = False
+    conn: asyncpg.Connection,
+    *,
+    deps: Deps,
+    need: Need,
+    writes: Writes,
+    force_new: bool = False,
+    issue_token: bool = False,
 ) -> Outcome:
-    """Classify if needed, link to an open duplicate or open a new case; rows go to `writes`."""
+    """Classify if needed, link to an open duplicate or open a new case; rows go to `writes`.
+
+    With `issue_token` the reporter gets their own access token (the native API hands it out; a
+    survey row or an Open311 request has no one to give it to).
+    """
     now = deps.clock.now()
     chosen = writes.chosen.get(id(need))
     category, classification = chosen if chosen is not None else choose_category(deps, need)
@@ -165,8 +187,22 @@ async def accept(
             )
             if linked is not None:
                 count, status = linked
-                writes.submissions.append({**submission, "case_id": original.case_id, "linked": True})
-                return Outcome(original.case_id, submission_id, True, status, category, classification, count)
+                # A linked report keeps its own words and place: its reporter's view shows these.
+                own = {
+                    "description": need.description,
+                    "address": need.address,
+                    "lat": need.lat,
+                    "lon": need.lon,
+                    "grid": need.grid,
+                    "vulnerable": need.vulnerable,
+                }
+                writes.submissions.append({**submission, **own, "case_id": original.case_id, "linked": True})
+                token = (
+                    _token(writes, case_id=original.case_id, submission_id=submission_id, now=now)
+                    if issue_token
+                    else None
+                )
+                return Outcome(original.case_id, submission_id, True, status, category, classification, count, token)
     case_id = str(uuid.uuid4())
     event = NeedSubmitted(
         case_id=case_id,
@@ -216,7 +252,8 @@ async def accept(
     writes.messages.append(
         deps.outbox.message(INTAKE_EVENTS, make_event(event, source=SOURCE, subject=case_id, time=now))
     )
-    return Outcome(case_id, submission_id, False, "submitted", category, classification)
+    token = _token(writes, case_id=case_id, submission_id=submission_id, now=now) if issue_token else None
+    return Outcome(case_id, submission_id, False, "submitted", category, classification, access_token=token)
 
 
 async def _link(
@@ -274,16 +311,19 @@ async def flush(conn: asyncpg.Connection, *, deps: Deps, writes: Writes) -> None
             [(case_id, n, deps.clock.now()) for case_id, n in sorted(writes.bumps.items())],
         )
     await store_links.insert_submissions(conn, rows=writes.submissions)
+    await insert_resident_tokens(conn, auth_schema=deps.auth_schema, rows=writes.tokens)
     await deps.outbox.add_messages(conn, writes.messages)
-    for part in (writes.cases, writes.submissions, writes.messages, writes.fresh, writes.chosen):
+    for part in (writes.cases, writes.submissions, writes.tokens, writes.messages, writes.fresh, writes.chosen):
         part.clear()
     for other in (writes.candidates, writes.known, writes.bumps):
         other.clear()
 
 
-async def accept_one(conn: asyncpg.Connection, *, deps: Deps, need: Need, force_new: bool = False) -> Outcome:
+async def accept_one(
+    conn: asyncpg.Connection, *, deps: Deps, need: Need, force_new: bool = False, issue_token: bool = False
+) -> Outcome:
     """Accept a single need and write it, in the caller's transaction."""
     writes = Writes()
-    outcome = await accept(conn, deps=deps, need=need, writes=writes, force_new=force_new)
+    outcome = await accept(conn, deps=deps, need=need, writes=writes, force_new=force_new, issue_token=issue_token)
     await flush(conn, deps=deps, writes=writes)
     return outcome

@@ -13,12 +13,14 @@ Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 async def insert_submissions(conn: asyncpg.Connection, *, rows: Sequence[dict[str, Any]]) -> None:
-    """Record accepted reports: submission_id, case_id, linked, reporter_kind, source, contact, created_at."""
+    """Record accepted reports: submission_id, case_id, linked, reporter_kind, source, contact, created_at,
+    and a linked report's own description, address, lat, lon, grid and vulnerable."""
     if not rows:
         return
     await conn.executemany(
-        "INSERT INTO submissions (submission_id, case_id, linked, reporter_kind, source, contact, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
+        "INSERT INTO submissions (submission_id, case_id, linked, reporter_kind, source, contact, created_at, "
+        "description, address, lat, lon, grid, vulnerable) "
+        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13)",
         [
             (
                 r["submission_id"],
@@ -28,6 +30,12 @@ async def insert_submissions(conn: asyncpg.Connection, *, rows: Sequence[dict[st
                 r["source"],
                 orjson.dumps(r.get("contact") or {}).decode(),
                 r["created_at"],
+                r.get("description"),
+                r.get("address"),
+                r.get("lat"),
+                r.get("lon"),
+                r.get("grid"),
+                r.get("vulnerable"),
             )
             for r in rows
         ],
@@ -38,6 +46,15 @@ async def get_submission(conn: Conn, *, submission_id: str) -> asyncpg.Record | 
     """One submission (an Open311 token), or None."""
     return await conn.fetchrow(
         "SELECT submission_id, case_id, linked, created_at FROM submissions WHERE submission_id = $1", submission_id
+    )
+
+
+async def get_own_submission(conn: Conn, *, submission_id: str) -> asyncpg.Record | None:
+    """A reporter's own submission with what they reported (own words and place only when linked)."""
+    return await conn.fetchrow(
+        "SELECT submission_id, case_id, linked, reporter_kind, contact, description, address, lat, lon, grid, "
+        "vulnerable FROM submissions WHERE submission_id = $1",
+        submission_id,
     )
 
 
@@ -81,18 +98,22 @@ async def insert_feedback(
     *,
     case_id: str,
     round_: int,
+    respondent: str,
+    counted: bool,
     solved: bool,
     satisfaction: str,
     comment: str | None,
     reopen: bool,
     at: datetime,
 ) -> bool:
-    """Record the answer for a round; False when that round was already answered."""
+    """Record one respondent's answer for a round; False when they already answered that round."""
     inserted = await conn.fetchval(
-        "INSERT INTO feedback (case_id, round, solved, satisfaction, comment, reopen, received_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1",
+        "INSERT INTO feedback (case_id, round, respondent, counted, solved, satisfaction, comment, reopen, "
+        "received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING 1",
         case_id,
         round_,
+        respondent,
+        counted,
         solved,
         satisfaction,
         comment,
@@ -102,10 +123,18 @@ async def insert_feedback(
     return bool(inserted)
 
 
-async def get_feedback(conn: Conn, *, case_id: str) -> list[asyncpg.Record]:
-    """Every callback answer of a case, oldest round first."""
+async def round_counted(conn: Conn, *, case_id: str, round_: int) -> bool:
+    """Whether a round already has its counted (first) answer."""
+    return bool(
+        await conn.fetchval("SELECT 1 FROM feedback WHERE case_id = $1 AND round = $2 AND counted", case_id, round_)
+    )
+
+
+async def get_feedback(conn: Conn, *, case_id: str, respondent: str | None = None) -> list[asyncpg.Record]:
+    """A case's callback answers (only one respondent's when given), oldest round first, first answer first."""
     return await conn.fetch(
-        "SELECT round, solved, satisfaction, comment, reopen, received_at FROM feedback "
-        "WHERE case_id = $1 ORDER BY round",
+        "SELECT round, respondent, counted, solved, satisfaction, comment, reopen, received_at FROM feedback "
+        "WHERE case_id = $1 AND ($2::text IS NULL OR respondent = $2) ORDER BY round, received_at, respondent",
         case_id,
+        respondent,
     )

@@ -195,7 +195,12 @@ async def test_idempotency_key_returns_the_first_response(intake: httpx.AsyncCli
     first = await intake.post("/v1/needs", json=need, headers=headers)
     again = await intake.post("/v1/needs", json=need, headers=headers)
     assert first.status_code == again.status_code == 202
-    assert again.json() == first.json()
+    # The same response, but tokens are stored only hashed: a replay hands out a fresh token for the
+    # same submission and the earlier one stops working.
+    assert {**again.json(), "access_token": None} == {**first.json(), "access_token": None}
+    case = f"/v1/cases/{first.json()['case_id']}"
+    assert (await intake.get(case, headers=bearer(again.json()["access_token"]))).status_code == 200
+    assert (await intake.get(case, headers=bearer(first.json()["access_token"]))).status_code == 401
     other = await intake.post("/v1/needs", json={**need, "description": "另一件事"}, headers=headers)
     assert other.status_code == 409
     assert other.json()["fields"][0]["field"] == "Idempotency-Key"

@@ -184,7 +184,7 @@ async def test_callback_after_resolution_publishes_feedback_once_per_round(stack
     assert bad.json()["fields"][0]["field"] == "satisfaction"
     first = await client.post(f"/v1/cases/{case_id}/feedback", json=answer, headers=bearer(token))
     assert first.status_code == 201, first.text
-    assert first.json() == {"case_id": case_id, "round": 1, "reopen": True}
+    assert first.json() == {"case_id": case_id, "round": 1, "reopen": True, "counted": True}
     twice = await client.post(f"/v1/cases/{case_id}/feedback", json={**answer, "solved": True}, headers=bearer(token))
     assert twice.status_code == 409
     records = await read_topic(
@@ -233,7 +233,7 @@ async def test_callback_after_resolution_publishes_feedback_once_per_round(stack
         json={"solved": True, "satisfaction": "basically_satisfied"},
         headers=bearer(token),
     )
-    assert second.json() == {"case_id": case_id, "round": 2, "reopen": False}
+    assert second.json() == {"case_id": case_id, "round": 2, "reopen": False, "counted": True}
     await _produce(
         kafka_bootstrap,
         f"{stack.prefix}{ROUTING_EVENTS}",

@@ -9,7 +9,8 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from shared.auth import Principal, generate_key, hash_key, issue_access_token, verify_access_token
+from shared import auth
+from shared.auth import Principal, generate_key, generate_resident_token, hash_key
 from shared.events import PoisonMessage, make_event, parse_event
 from shared.events.intake import NeedSubmitted
 from shared.http import BodyLimitMiddleware, install_error_handlers
@@ -74,12 +75,14 @@ def test_unknown_type_newer_version_and_invalid_payload_are_poison() -> None:
     assert "phone" in caught.value.detail  # contact data is not part of any event contract
 
 
-def test_access_token_opens_exactly_its_case() -> None:
-    token = issue_access_token("case-42", "s3cret")
-    assert verify_access_token(token, "s3cret") == "case-42"
-    assert verify_access_token(token, "other-secret") is None
-    assert verify_access_token(token.replace("rt_", "rt_x"), "s3cret") is None
-    assert verify_access_token("lm_admin_abc", "s3cret") is None
+def test_resident_tokens_are_random_not_derived_from_the_case() -> None:
+    a, b = generate_resident_token(), generate_resident_token()
+    assert a != b
+    assert a.startswith("rt_")
+    assert len(a) >= 3 + 43  # 32 random bytes, URL-safe base64
+    # Nothing can be computed from a case id any more: the old HMAC helpers are gone.
+    assert not hasattr(auth, "issue_access_token")
+    assert not hasattr(auth, "verify_access_token")
 
 
 def test_api_keys_are_random_and_hashed() -> None:
