@@ -1,4 +1,7 @@
-"""The delivery log: every attempt and outcome; operators list and replay failed deliveries."""
+"""The delivery log: every attempt's outcome, status and timing (never what the receiver answered).
+
+Owners list their own key's deliveries; operators replay failed ones.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from services.notify import store_delivery
-from services.notify.api_subscriptions import owner_key
 from services.notify.deps import Runtime
 from shared.auth import Principal
 from shared.http import ApiError, CurrentPrincipal, require_roles
@@ -25,7 +27,6 @@ class AttemptOut(BaseModel):
     outcome: str
     status_code: int | None
     error: str | None
-    response_excerpt: str | None
 
 
 class DeliveryOut(BaseModel):
@@ -52,8 +53,9 @@ class DeliveryOut(BaseModel):
 async def _own_subscription_ids(rt: Runtime, principal: Principal) -> list[str] | None:
     if principal.role == "admin":
         return None
-    rows = await store_delivery.list_subscriptions(rt.pool, owner=owner_key(principal))
-    return [r["id"] for r in rows]
+    if not principal.key_id:
+        return []
+    return await store_delivery.owned_subscription_ids(rt.pool, owner_key_id=principal.key_id)
 
 
 @router.get("/deliveries", response_model=list[DeliveryOut], summary="Deliveries, newest first (yours; admin: all)")

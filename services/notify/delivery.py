@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import structlog
 
@@ -25,9 +24,11 @@ from services.notify import store_delivery
 from services.notify.channels import Outcome
 from services.notify.channels.email import send_email
 from services.notify.channels.sms import SmsProvider, make_provider
-from services.notify.channels.webhook import send_webhook
+from services.notify.channels.webhook import WebhookSender
+from services.notify.owners import REVOKED, ActiveKeyIds, OwnerCheck
 from services.notify.settings import NotifySettings
 from services.notify.templates import render
+from services.notify.urlguard import Resolver
 from shared.catalogue import Catalogue
 from shared.clock import Clock
 from shared.pg_listen import listen_forever
@@ -71,7 +72,9 @@ class DeliveryWorker:
         settings: NotifySettings,
         clock: Clock,
         catalogue: Any,
+        active_key_ids: ActiveKeyIds,
         sms: SmsProvider | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self._pool = pool
         self._s = settings
@@ -86,11 +89,15 @@ class DeliveryWorker:
         self._in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-            follow_redirects=False,  # a redirect could lead to an address the URL check refused
-            limits=httpx.Limits(max_connections=settings.delivery_workers * 2, max_keepalive_connections=200),
+        self._webhooks = WebhookSender(
+            allow_loopback=settings.loopback_allowed,
+            timeout=settings.webhook_timeout_seconds,
+            dns_timeout=settings.webhook_dns_timeout_seconds,
+            max_response_bytes=settings.webhook_max_response_bytes,
+            per_destination=settings.delivery_per_destination,
+            resolver=resolver,
         )
+        self._owners = OwnerCheck(active_key_ids=active_key_ids, ttl=settings.subscription_owner_check_seconds)
         self.sent = 0
 
     def wake(self) -> None:
@@ -101,6 +108,7 @@ class DeliveryWorker:
         listener = asyncio.create_task(
             listen_forever(self._s.database_url, delivery_channel(self._s.db_schema), self.wake)
         )
+        sweeper = asyncio.create_task(self._sweep_owners())
         backoff = Backoff()
         try:
             while True:
@@ -118,10 +126,20 @@ class DeliveryWorker:
                     await asyncio.wait_for(self._wake.wait(), self._s.delivery_poll_seconds)
         finally:
             listener.cancel()
+            sweeper.cancel()
             for task in list(self._tasks):
                 task.cancel()
-            await asyncio.gather(listener, *self._tasks, return_exceptions=True)
-            await self._http.aclose()
+            await asyncio.gather(listener, sweeper, *self._tasks, return_exceptions=True)
+            await self._webhooks.aclose()
+
+    async def _sweep_owners(self) -> None:
+        """Stop subscriptions whose owning key was revoked or expired, every few seconds."""
+        while True:
+            try:
+                await self._owners.sweep(self._pool)
+            except Exception as exc:
+                log.warning("subscription owner sweep failed", error=str(exc))
+            await asyncio.sleep(self._s.subscription_owner_check_seconds)
 
     def _free_slots(self) -> int:
         return self._s.delivery_workers - sum(self._in_flight.values())
@@ -160,6 +178,8 @@ class DeliveryWorker:
     async def _deliver(self, row: dict[str, Any]) -> None:
         dest = row["destination"]
         try:
+            if not await self._still_wanted(row):
+                return
             started_at = self._clock.now()
             t0 = time.monotonic()
             try:
@@ -208,22 +228,35 @@ class DeliveryWorker:
                 del self._in_flight[dest]
             self._wake.set()
 
+    async def _still_wanted(self, row: dict[str, Any]) -> bool:
+        """False (and the delivery abandoned) when its subscription stopped or its owner's key is gone."""
+        reason = None
+        if not row["active"]:
+            reason = "subscription stopped or not confirmed"
+        elif not await self._owners.is_valid(row["owner_key_id"]):
+            reason = f"subscription stopped: {REVOKED}"
+            if row["owner_key_id"]:
+                await store_delivery.deactivate_owned_by(
+                    self._pool, owner_key_ids=[row["owner_key_id"]], reason=REVOKED
+                )
+        if reason is None:
+            return True
+        await store_delivery.abandon(self._pool, delivery_id=row["id"], reason=reason)
+        log.info("delivery abandoned", delivery_id=row["id"], subscription_id=row["subscription_id"], reason=reason)
+        return False
+
     async def _send(self, row: dict[str, Any]) -> Outcome:
         envelope = row["envelope"]
         body = envelope.encode() if isinstance(envelope, str) else orjson.dumps(envelope)
         s = self._s
         if row["channel"] == "webhook":
-            return await send_webhook(
-                self._http,
+            return await self._webhooks.send(
                 url=row["target"],
                 secret=row["secret"] or "",
                 body=body,
                 delivery_id=f"dlv_{row['id']}",
                 subscription_id=row["subscription_id"],
                 event_type=row["event_type"],
-                timeout=s.webhook_timeout_seconds,
-                max_response_bytes=s.webhook_max_response_bytes,
-                allow_loopback=s.loopback_allowed,
             )
         doc = orjson.loads(body)
         catalogue: Catalogue = self._catalogue()

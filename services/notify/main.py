@@ -11,13 +11,18 @@ from services.notify.api_asyncapi import router as asyncapi_router
 from services.notify.delivery import DeliveryWorker
 from services.notify.hub import StreamHub
 from services.notify.settings import NotifySettings
+from services.notify.urlguard import Resolver, system_resolver
 from shared.clock import Clock
 from shared.service import ServiceRuntime, build_app
 
 
-def create_app(settings: NotifySettings, *, clock: Clock | None = None) -> FastAPI:
-    """Notify: projects every case event, fans it out to audience topics, SSE, webhooks, e-mail and SMS."""
+def create_app(settings: NotifySettings, *, clock: Clock | None = None, resolver: Resolver | None = None) -> FastAPI:
+    """Notify: projects every case event, fans it out to audience topics, SSE, webhooks, e-mail and SMS.
+
+    `resolver` answers webhook hosts' addresses (tests inject one; default: the system's).
+    """
     runtime = ServiceRuntime(settings, migrations=Path(__file__).parent / "migrations", clock=clock)
+    runtime.state["webhook_resolver"] = resolver or system_resolver
     for spec in handlers.consumers(runtime):
         runtime.add_consumer(spec)
 
@@ -26,7 +31,14 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None) -> FastA
         await api.run_hub(rt)
 
     async def start_deliveries(rt: ServiceRuntime) -> None:
-        worker = DeliveryWorker(pool=rt.pool, settings=settings, clock=rt.clock, catalogue=lambda: rt.catalogue)
+        worker = DeliveryWorker(
+            pool=rt.pool,
+            settings=settings,
+            clock=rt.clock,
+            catalogue=lambda: rt.catalogue,
+            active_key_ids=rt.keys.active_key_ids,
+            resolver=rt.state["webhook_resolver"],
+        )
         rt.state["delivery_worker"] = worker
         await worker.run()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import ServiceSettings
 
@@ -15,10 +15,22 @@ class NotifySettings(ServiceSettings):
     # SSE: a client whose queue fills (it does not read) is dropped; it reconnects with Last-Event-ID.
     sse_queue_size: int = 1000
     sse_heartbeat_seconds: float = 15.0
-    # Webhooks. Loopback targets are for dev and test only: None = allowed unless env is prod.
-    webhook_allow_loopback: bool | None = None
+    # Webhooks go only to public addresses. Loopback only when set explicitly (tests, `make run`), never
+    # in prod; private, link-local and metadata ranges are refused whatever this says.
+    webhook_allow_loopback: bool = False
     webhook_timeout_seconds: float = 10.0
+    webhook_dns_timeout_seconds: float = Field(3.0, gt=0, le=30)
+    # An answer's body is drained (so the connection can be reused) up to this, never kept.
     webhook_max_response_bytes: int = 64 * 1024
+    # Subscriptions per owning key (429 above it); admin keys more (the bench's hundred receivers).
+    subscriptions_per_key: int = Field(20, ge=1)
+    subscriptions_per_admin_key: int = Field(500, ge=1)
+    # How stale the "is the owning key still valid" answer may be when a delivery is sent.
+    subscription_owner_check_seconds: float = Field(2.0, gt=0, le=10)
+    # SMS and e-mail targets confirm with a code first: its lifetime, tries, and codes per target per hour.
+    confirm_code_ttl_seconds: float = Field(900.0, gt=0, le=86400)
+    confirm_max_attempts: int = Field(5, ge=1, le=20)
+    confirm_codes_per_target_per_hour: int = Field(5, ge=1)
     # Retries: exponential backoff with full jitter from `retry_base` up to `retry_max`, for `retry_for`.
     delivery_retry_base_seconds: float = 2.0
     delivery_retry_max_seconds: float = 3600.0
@@ -43,10 +55,8 @@ class NotifySettings(ServiceSettings):
 
     @property
     def loopback_allowed(self) -> bool:
-        """Whether webhook URLs may point at this machine."""
-        if self.webhook_allow_loopback is None:
-            return self.env != "prod"
-        return self.webhook_allow_loopback
+        """Whether webhook URLs may point at this machine (an explicit dev/test setting, never prod)."""
+        return self.webhook_allow_loopback and self.env != "prod"
 
     @model_validator(mode="after")
     def _no_loopback_in_prod(self) -> NotifySettings:

@@ -15,8 +15,8 @@ from services.notify.subscriptions import destination_of, owner_principal, wants
 
 Conn = asyncpg.Connection | asyncpg.Pool
 SUBSCRIPTION_COLUMNS = (
-    "id, owner_role, owner_scope, owner_case, owner_name, channel, target, event_types, scope_kind, scope_code, "
-    "language, active, created_at, description"
+    "id, owner_role, owner_scope, owner_case, owner_name, owner_key_id, channel, target, event_types, scope_kind, "
+    "scope_code, language, active, confirmed_at, created_at, description"
 )
 DELIVERY_COLUMNS = (
     "id, subscription_id, event_id, case_id, event_type, channel, destination, status, attempts, next_attempt_at, "
@@ -37,32 +37,79 @@ async def get_subscription(conn: Conn, *, subscription_id: str) -> asyncpg.Recor
     return await conn.fetchrow(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1", subscription_id)
 
 
-async def list_subscriptions(conn: Conn, *, owner: tuple[str, str | None, str | None] | None) -> list[asyncpg.Record]:
-    """Active subscriptions; only the owner's when `owner` = (role, scope, case) is given."""
-    if owner is None:
+async def list_subscriptions(conn: Conn, *, owner_key_id: str | None) -> list[asyncpg.Record]:
+    """Active subscriptions; only those of the credential `owner_key_id` when given (None: all, for admin)."""
+    if owner_key_id is None:
         return await conn.fetch(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE active ORDER BY created_at")
     return await conn.fetch(
-        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE active AND owner_role = $1 "
-        "AND owner_scope IS NOT DISTINCT FROM $2 AND owner_case IS NOT DISTINCT FROM $3 ORDER BY created_at",
-        *owner,
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE active AND owner_key_id = $1 ORDER BY created_at",
+        owner_key_id,
     )
 
 
-async def deactivate_subscription(conn: Conn, *, subscription_id: str) -> None:
+async def owned_subscription_ids(conn: Conn, *, owner_key_id: str) -> list[str]:
+    """Every subscription this credential made, stopped ones included (their delivery log stays readable)."""
+    rows = await conn.fetch("SELECT id FROM subscriptions WHERE owner_key_id = $1", owner_key_id)
+    return [r["id"] for r in rows]
+
+
+async def count_active(conn: Conn, *, owner_key_id: str) -> int:
+    """How many active subscriptions (confirmed or not) a credential holds: what the quota counts."""
+    return int(
+        await conn.fetchval("SELECT count(*) FROM subscriptions WHERE active AND owner_key_id = $1", owner_key_id)
+    )
+
+
+async def deactivate_subscription(conn: Conn, *, subscription_id: str, reason: str = "deleted") -> None:
     """Stop a subscription; pending deliveries of it are abandoned as failed."""
-    await conn.execute("UPDATE subscriptions SET active = false WHERE id = $1", subscription_id)
     await conn.execute(
-        "UPDATE deliveries SET status = 'failed', last_error = 'subscription deleted' "
+        "UPDATE subscriptions SET active = false, inactive_reason = $2, confirm_code_hash = NULL WHERE id = $1",
+        subscription_id,
+        reason,
+    )
+    await conn.execute(
+        "UPDATE deliveries SET status = 'failed', last_error = $2 "
         "WHERE subscription_id = $1 AND status IN ('pending', 'retrying')",
         subscription_id,
+        f"subscription {reason}",
     )
+
+
+async def active_owner_ids(conn: Conn) -> list[str]:
+    """The credentials that own at least one active subscription."""
+    rows = await conn.fetch("SELECT DISTINCT owner_key_id FROM subscriptions WHERE active AND owner_key_id IS NOT NULL")
+    return [r["owner_key_id"] for r in rows]
+
+
+async def deactivate_owned_by(pool: asyncpg.Pool, *, owner_key_ids: Sequence[str], reason: str) -> int:
+    """Stop every subscription of these credentials and abandon their pending deliveries; returns how many."""
+    if not owner_key_ids:
+        return 0
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "UPDATE subscriptions SET active = false, inactive_reason = $2, confirm_code_hash = NULL "
+                "WHERE active AND owner_key_id = ANY($1::text[]) RETURNING id",
+                list(owner_key_ids),
+                reason,
+            )
+        ]
+        if ids:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'failed', last_error = $2 "
+                "WHERE subscription_id = ANY($1::text[]) AND status IN ('pending', 'retrying')",
+                ids,
+                f"subscription stopped: {reason}",
+            )
+    return len(ids)
 
 
 async def active_subscriptions(conn: Conn) -> list[asyncpg.Record]:
-    """Every active subscription (a consumer batch reads them once, not once per event)."""
+    """Every subscription that may receive events: active and confirmed (read once per consumer batch)."""
     return await conn.fetch(
         "SELECT id, owner_role, owner_scope, owner_case, channel, target, event_types, scope_kind, scope_code "
-        "FROM subscriptions WHERE active"
+        "FROM subscriptions WHERE active AND confirmed_at IS NOT NULL AND owner_key_id IS NOT NULL"
     )
 
 
@@ -148,11 +195,21 @@ async def claim_due(
         "UPDATE deliveries d SET status = 'delivering', lease_until = $2 FROM due, subscriptions s "
         "WHERE d.id = due.id AND s.id = d.subscription_id "
         "RETURNING d.id, d.subscription_id, d.event_id, d.case_id, d.event_type, d.channel, d.destination, "
-        "d.envelope, d.attempts, d.retry_from, s.target, s.secret, s.language, s.active",
+        "d.envelope, d.attempts, d.retry_from, s.target, s.secret, s.language, s.owner_key_id, "
+        "(s.active AND s.confirmed_at IS NOT NULL) AS active",
         now,
         now + lease,
         limit,
         list(busy),
+    )
+
+
+async def abandon(conn: Conn, *, delivery_id: int, reason: str) -> None:
+    """A claimed delivery that will not be sent (its subscription stopped): failed, no attempt made."""
+    await conn.execute(
+        "UPDATE deliveries SET status = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1",
+        delivery_id,
+        reason,
     )
 
 
@@ -172,7 +229,7 @@ async def record_attempt(
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, "
-            "error, response_excerpt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             delivery_id,
             attempt,
             started_at,
@@ -180,7 +237,6 @@ async def record_attempt(
             outcome.outcome,
             outcome.status_code,
             outcome.error,
-            outcome.excerpt,
         )
         await conn.execute(
             "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = COALESCE($4, next_attempt_at), "
@@ -224,7 +280,7 @@ async def get_delivery(conn: Conn, *, delivery_id: int) -> asyncpg.Record | None
 
 async def attempts_of(conn: Conn, *, delivery_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT attempt, started_at, duration_ms, outcome, status_code, error, response_excerpt "
+        "SELECT attempt, started_at, duration_ms, outcome, status_code, error "
         "FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id",
         delivery_id,
     )

@@ -118,3 +118,14 @@ def render(
         else "您订阅了该诉求或辖区的动态，因此收到此消息。"
     )
     return Message(subject=f"{prefix}{line}"[:200], body=f"{line}\n\n{case_id}\n\n{footer}\n")
+
+
+def confirmation_message(code: str, *, language: str, minutes: int) -> Message:
+    """The only message an SMS or e-mail target gets before it confirms: its code."""
+    if language == "en":
+        line = f"Your lastmeter confirmation code is {code} (valid {minutes} minutes)."
+        footer = "Someone asked to send updates of a case or area here. If it was not you, ignore this message."
+        return Message(subject=f"[lastmeter] {line}", body=f"{line}\n\n{footer}\n")
+    line = f"您的“最后一米”订阅验证码为{code}，{minutes}分钟内有效。"
+    footer = "有人申请将诉求或辖区动态发送到这里；如非本人操作，请忽略本消息。"
+    return Message(subject=f"【最后一米】{line}", body=f"{line}\n\n{footer}\n")

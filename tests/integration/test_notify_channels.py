@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from datetime import timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from typing import Any
@@ -14,11 +15,10 @@ from aiosmtpd.controller import Controller
 
 from services.notify.main import create_app
 from services.notify.settings import NotifySettings
-from shared.auth import issue_access_token
 from shared.devstack import free_port
 from shared.events.intake import DuplicateLinked
-from shared.settings import DEV_TOKEN_SECRET
 from tests.helpers import bearer, eventually
+from tests.integration.notify_sub_helpers import code_in, resident_token
 from tests.integration.test_notify_support import (
     T0,
     dept,
@@ -73,11 +73,11 @@ async def test_sse_is_scoped_and_resumes_without_a_gap(
 
 
 async def test_resident_follows_own_and_linked_case(
-    make_settings: Callable[..., Any], keys: dict[str, Any], kafka_bootstrap: str, prefix: str
+    make_settings: Callable[..., Any], keys: dict[str, Any], kafka_bootstrap: str, prefix: str, database_url: str
 ) -> None:
     app = create_app(make_settings(NotifySettings))
     original, mine = new_case(), new_case()
-    token = issue_access_token(mine, DEV_TOKEN_SECRET)  # my report was linked to the open case
+    token = await resident_token(database_url, prefix, case_id=mine)  # my report was linked to the open case
     async with running(app) as (url, client), producer(kafka_bootstrap) as p:
         await publish(p, f"{prefix}intake.events", submitted(original), case_id=original, at=T0)
         link = DuplicateLinked(case_id=original, submission_id=mine, reporter_count=2, linked_at=T0)
@@ -96,19 +96,32 @@ async def test_resident_follows_own_and_linked_case(
         )
         assert sub.status_code == 201, sub.text
         assert sub.json()["target"] == "+86****0000"  # contact details are shown masked
+        assert sub.json()["confirmed"] is False
+
+        async def texts(at_least: int = 1) -> list[Any] | None:
+            rows = await app.state.runtime.pool.fetch("SELECT phone, body FROM sms_messages ORDER BY id")
+            return [dict(r) for r in rows] if len(rows) >= at_least else None
+
+        [code_text] = await eventually(texts)  # the phone gets its code at once, and nothing else yet
+        assert code_text["phone"] == "+8613800000000"
         reader = asyncio.create_task(sse_events(url, token, want=1))
         await asyncio.sleep(0.5)
         await publish(p, f"{prefix}routing.events", routed(original, to=dept("urban_mgmt")), case_id=original, at=T0)
         got = await asyncio.wait_for(reader, 20)
         assert got[0]["data"]["subject"] == original
-
-        async def texts() -> list[Any] | None:
-            rows = await app.state.runtime.pool.fetch("SELECT phone, body FROM sms_messages ORDER BY id")
-            return [dict(r) for r in rows] or None
-
-        sms = await eventually(texts)
-        assert sms[0]["phone"] == "+8613800000000"
-        assert "城市管理委员会" in sms[0]["body"]  # rendered from the Chinese template with catalogue names
+        await asyncio.sleep(1.5)  # time enough for a wrong delivery to show up
+        assert len(await texts() or []) == 1  # unconfirmed: the routing reached the stream, not the phone
+        sub_id = sub.json()["id"]
+        confirmed = await client.post(
+            f"/v1/subscriptions/{sub_id}/confirm", headers=bearer(token), json={"code": code_in(code_text["body"])}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["confirmed"] is True
+        later = routed(original, to=dept("urban_mgmt"), at=T0 + timedelta(seconds=30), attempt=2)
+        await publish(p, f"{prefix}routing.events", later, case_id=original, at=T0)
+        sms = await eventually(lambda: texts(2))
+        assert sms[1]["phone"] == "+8613800000000"
+        assert "城市管理委员会" in sms[1]["body"]  # rendered from the Chinese template with catalogue names
 
 
 class _Sink:
@@ -129,12 +142,14 @@ async def test_email_over_a_real_smtp_server(
     controller.start()
     case_id = new_case()
     app = create_app(make_settings(NotifySettings, smtp_port=port))
+    urban = bearer(keys["departments"]["urban_mgmt"])
     try:
         async with running(app) as (_, client), producer(kafka_bootstrap) as p:
+            subs = {}
             for language in ("zh", "en"):
                 resp = await client.post(
                     "/v1/subscriptions",
-                    headers=bearer(keys["departments"]["urban_mgmt"]),
+                    headers=urban,
                     json={
                         "channel": "email",
                         "target": f"{language}@urban-mgmt.example",
@@ -143,11 +158,30 @@ async def test_email_over_a_real_smtp_server(
                     },
                 )
                 assert resp.status_code == 201, resp.text
+                subs[f"{language}@urban-mgmt.example"] = resp.json()["id"]
+            # Each mailbox first gets a code, and nothing else until the code comes back.
+            assert len(sink.messages) == 2
+            codes = {message_from_bytes(raw)["To"]: code_in(_text(raw)) for raw in sink.messages}
             await publish(p, f"{prefix}intake.events", submitted(case_id), case_id=case_id, at=T0)
             await publish(p, f"{prefix}routing.events", routed(case_id, to=dept("urban_mgmt")), case_id=case_id, at=T0)
-            await eventually(lambda: _ready(len(sink.messages) >= 2))
+            await asyncio.sleep(2.0)  # time enough for a wrong delivery to show up
+            assert len(sink.messages) == 2
+            zh_sub = subs["zh@urban-mgmt.example"]
+            wrong = "000000" if codes["zh@urban-mgmt.example"] != "000000" else "111111"
+            bad_code = await client.post(f"/v1/subscriptions/{zh_sub}/confirm", headers=urban, json={"code": wrong})
+            assert bad_code.status_code == 422
+            assert bad_code.json()["fields"][0]["field"] == "code"
+            for to, sub_id in subs.items():
+                ok = await client.post(f"/v1/subscriptions/{sub_id}/confirm", headers=urban, json={"code": codes[to]})
+                assert ok.status_code == 200, ok.text
+            again = await client.post(f"/v1/subscriptions/{zh_sub}/confirm", headers=urban, json={"code": wrong})
+            assert again.status_code == 409
+            second = new_case()
+            await publish(p, f"{prefix}intake.events", submitted(second), case_id=second, at=T0)
+            await publish(p, f"{prefix}routing.events", routed(second, to=dept("urban_mgmt")), case_id=second, at=T0)
+            await eventually(lambda: _ready(len(sink.messages) >= 4))
             subjects = {}
-            for raw in sink.messages:
+            for raw in sink.messages[2:]:
                 mail = message_from_bytes(raw)
                 subjects[mail["To"]] = str(make_header(decode_header(mail["Subject"])))
             assert "诉求已派单至城市管理委员会" in subjects["zh@urban-mgmt.example"]
@@ -165,6 +199,14 @@ async def test_email_over_a_real_smtp_server(
 
 async def _ready(value: bool) -> bool:
     return value
+
+
+def _text(raw: bytes) -> str:
+    """A mail's decoded subject and body."""
+    mail = message_from_bytes(raw)
+    body = mail.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    return str(make_header(decode_header(mail["Subject"]))) + "\n" + body.decode(mail.get_content_charset() or "utf-8")
 
 
 async def test_a_client_that_never_reads_is_dropped_without_harming_others(

@@ -32,7 +32,7 @@ async def send_email(
         mail[name] = value
     mail.set_content(message.body)
     try:
-        errors, reply = await aiosmtplib.send(
+        errors, _ = await aiosmtplib.send(
             mail,
             hostname=host,
             port=port,
@@ -47,4 +47,4 @@ async def send_email(
         return Outcome(False, "connect_error", error=f"{type(exc).__name__}: {exc}"[:500])
     if errors:
         return Outcome(False, "smtp_error", error=str(errors)[:500])
-    return Outcome(True, "delivered", excerpt=reply[:500])
+    return Outcome(True, "delivered")

@@ -16,7 +16,7 @@ SMS_MAX_CHARS = 140
 class SmsProvider(Protocol):
     """Anything that sends a text message to a phone number."""
 
-    async def send(self, *, phone: str, body: str, delivery_id: int, now: datetime) -> Outcome: ...
+    async def send(self, *, phone: str, body: str, delivery_id: int | None, now: datetime) -> Outcome: ...
 
 
 class DevSmsProvider:
@@ -25,15 +25,16 @@ class DevSmsProvider:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def send(self, *, phone: str, body: str, delivery_id: int, now: datetime) -> Outcome:
-        row_id = await self._pool.fetchval(
-            "INSERT INTO sms_messages (phone, body, delivery_id, sent_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    async def send(self, *, phone: str, body: str, delivery_id: int | None, now: datetime) -> Outcome:
+        """Record one message; `delivery_id` is None for a confirmation code (not a delivery)."""
+        await self._pool.execute(
+            "INSERT INTO sms_messages (phone, body, delivery_id, sent_at) VALUES ($1, $2, $3, $4)",
             phone,
             body[:SMS_MAX_CHARS],
             delivery_id,
             now,
         )
-        return Outcome(True, "delivered", excerpt=f"recorded as sms_messages.id={row_id}")
+        return Outcome(True, "delivered")
 
 
 def make_provider(name: str, pool: asyncpg.Pool) -> SmsProvider:
