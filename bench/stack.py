@@ -110,6 +110,7 @@ async def running_stack(
             "LASTMETER_SCHEMA_PREFIX": prefix,
             "LASTMETER_CATALOGUE_PATH": str(settings.catalogue_path),
             "LASTMETER_LOG_JSON": "true",
+            "LASTMETER_WEBHOOK_ALLOW_LOOPBACK": "true",  # the bench's webhook receivers are local
             "LASTMETER_LOG_LEVEL": os.environ.get("LASTMETER_BENCH_LOG_LEVEL", "INFO"),
             "LASTMETER_TOKEN_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,  # a random secret per bench run
         }

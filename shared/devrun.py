@@ -86,6 +86,8 @@ def run_dev_stack(home: Path) -> int:
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "LASTMETER_CATALOGUE_PATH": str(settings.catalogue_path),
                 "LASTMETER_LOG_JSON": "true",
+                # Webhook receivers in a dev session run on this machine; prod refuses the setting.
+                "LASTMETER_WEBHOOK_ALLOW_LOOPBACK": "true",
                 "LASTMETER_TOKEN_SECRET": token_secret,
             },
             log_dir=home / "logs",
