@@ -183,12 +183,9 @@ class KeyStore:
         *,
         pool: asyncpg.Pool,
         auth_schema: str,
-        secret: str = "",
         ttl: float = DEFAULT_CACHE_TTL,
         clock: Clock | None = None,
     ) -> None:
-        # `secret` is accepted for callers built before tokens were random; nothing here signs with it.
-        del secret
         self._pool = pool
         self._schema = auth_schema
         self._ttl = min(ttl, 5.0)
@@ -199,24 +196,25 @@ class KeyStore:
 
     async def authenticate(self, credential: str) -> Principal | None:
         """The principal for a bearer credential (API key or resident token), or None."""
-        if not credential:
-            return None
-        digest = hash_key(credential)
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now and (hit[2] is None or hit[2] > self._clock.now()):
-            return hit[1]
-        principal, expires_at = await self._lookup(digest)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (now + self._ttl, principal, expires_at)
-        return principal
+        return await self.principal_for_key_id(hash_key(credential)) if credential else None
 
     async def principal_for_key_id(self, key_id: str) -> Principal | None:
-        """The principal of a stored credential hash (e.g. from a signed session cookie), if still valid; uncached."""
+        """The principal of a stored credential hash (e.g. from a signed session cookie), if still valid.
+
+        Cached for at most the TTL (<= 5 s) and never past the credential's own expiry, so a revoked
+        or expired credential stops being accepted within seconds.
+        """
         if not key_id:
             return None
-        return (await self._lookup(key_id))[0]
+        now = time.monotonic()
+        hit = self._cache.get(key_id)
+        if hit is not None and hit[0] > now and (hit[2] is None or hit[2] > self._clock.now()):
+            return hit[1]
+        principal, expires_at = await self._lookup(key_id)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key_id] = (now + self._ttl, principal, expires_at)
+        return principal
 
     async def _lookup(self, digest: str) -> tuple[Principal | None, datetime | None]:
         row = await self._pool.fetchrow(self._principal_sql, digest, self._clock.now())
