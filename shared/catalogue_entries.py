@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+
+from shared.text import CleanModel
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ESCALATION_LEVELS = ("remind", "supervise", "district")  # 催办 → 督办 → district, mildest first
@@ -114,7 +115,9 @@ Fraction = Annotated[float, Field(gt=0, lt=1)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-class _Model(BaseModel):
+class _Model(CleanModel):
+    """Every catalogue entry: unknown keys refused, free text through the one cleaning rule (shared/text.py)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -1,7 +1,8 @@
 """One cleaning rule for every free-text field a caller sends, in every service. No I/O.
 
-Control characters are refused (PostgreSQL cannot store NUL at all, and the others are never
-meant in a note a person wrote); line breaks and tabs are kept. Bidirectional overrides and
+Control characters and lone surrogates are refused (PostgreSQL cannot store NUL at all, a lone
+surrogate is not UTF-8, and the others are never meant in a note a person wrote); line breaks and
+tabs are kept. Bidirectional overrides and
 isolates are stripped: they let a note display differently from what it says (a public note
 that reads one way and stores another).
 """
@@ -20,12 +21,15 @@ _STRIP_BIDI = str.maketrans(dict.fromkeys(map(ord, _BIDI_CONTROLS)))
 
 
 def clean_text(value: str) -> str:
-    """`value` without bidi overrides; ValueError naming the first control character."""
+    """`value` without bidi overrides; ValueError naming the first control character or lone surrogate."""
+    if value.isascii() and value.isprintable():
+        return value  # the common case, without a per-character walk
     for position, char in enumerate(value):
         if char in _KEPT_CONTROLS:
             continue
-        if unicodedata.category(char) == "Cc":
-            raise ValueError(f"contains the control character U+{ord(char):04X} at position {position}")
+        # Cs: a lone surrogate (JSON can carry "\ud800") cannot be encoded as UTF-8, so not stored.
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise ValueError(f"must not contain control characters (found U+{ord(char):04X} at position {position})")
     return value.translate(_STRIP_BIDI) if any(c in _BIDI_CONTROLS for c in value) else value
 
 

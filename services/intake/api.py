@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from services.intake.case_view import case_view
 from services.intake.deps import OptionalPrincipal, Runtime, deps_of, settings_of, submission_groups_of
+from services.intake.limits import SubmissionLimit
 from services.intake.models import (
     CaseView,
     CatalogueEntry,
@@ -132,6 +133,7 @@ async def post_need(
     body: NeedIn,
     rt: Runtime,
     principal: OptionalPrincipal,
+    _limit: SubmissionLimit,
     _: JsonBody,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:

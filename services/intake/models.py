@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from services.intake.text_rules import FieldError, clean_description, clean_text
 from shared.events import Assignee, Location
 from shared.events.intake import Classification, Priority, ReporterKind, Satisfaction
+from shared.text import CleanModel
 
 
 def _short_text(value: str | None, field: str, max_len: int) -> str | None:
@@ -22,7 +23,7 @@ def _short_text(value: str | None, field: str, max_len: int) -> str | None:
         raise ValueError(exc.message) from None
 
 
-class Reporter(BaseModel):
+class Reporter(CleanModel):
     """Who reports; contact details never leave intake."""
 
     model_config = ConfigDict(extra="forbid")
@@ -38,8 +39,11 @@ class Reporter(BaseModel):
         return _short_text(value, "name", 100)
 
 
-class NeedIn(BaseModel):
-    """A need as submitted through the native API. Without `category` intake classifies the description."""
+class NeedIn(CleanModel):
+    """A need as submitted through the native API. Without `category` intake classifies the description.
+
+    Every string, codes included, goes through the one cleaning rule (shared/text.py).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -155,7 +159,7 @@ class CaseView(BaseModel):
     )
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(CleanModel):
     """The resident's answer to the callback (回访)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -198,7 +202,7 @@ class CatalogueEntry(BaseModel):
     name_en: str | None = None
 
 
-class ClassifyIn(BaseModel):
+class ClassifyIn(CleanModel):
     """Text to classify (a preview: nothing is stored)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import email.message
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from services.intake import open311_format as fmt
 from services.intake import store, store_links
 from services.intake.deps import Runtime, deps_of, settings_of
+from services.intake.limits import check_submission, is_staff
 from services.intake.need import Need, check_category, resolve_place
-from services.intake.open311_xml import errors_xml, to_xml
+from services.intake.open311_errors import Open311Error as Open311Error
+from services.intake.open311_errors import install_error_handlers as install_error_handlers
+from services.intake.open311_xml import to_xml
 from services.intake.service_layer import accept_one
 from services.intake.status import CLOSED_STATUSES, OPEN_STATUSES
 from services.intake.text_rules import FieldError, check_lat_lon, clean_description, clean_text
+from shared.auth import Principal
 from shared.catalogue import Catalogue
-from shared.http import ApiError
+from shared.text import clean_text as clean_free_text
 
 PREFIX = "/open311/v2"
+_READ_SUMMARY = (
+    "Open311: {what}. Public: category, status, public note, community, location to ~200 m; "
+    "a staff api_key in scope sees description, address, exact place and staff notes"
+)
 router = APIRouter(prefix=PREFIX, tags=["open311"])
 FORMATS = ("json", "xml")
 _URL = re.compile(r"^https?://[^\s]{1,2000}$")
@@ -38,15 +44,6 @@ _CONTACT_FIELDS = {
     "last_name": 100,
     "phone": 40,
 }
-
-
-class Open311Error(Exception):
-    """An Open311 error: 400 (bad request), 403 (api_key) or 404 (not found)."""
-
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
 
 
 def _format(value: str) -> str:
@@ -126,6 +123,14 @@ def _contact(form: dict[str, list[str]]) -> dict[str, str]:
     return contact
 
 
+def _clean_field(name: str, value: str) -> str:
+    """Every form field through the one cleaning rule of every service (shared/text.py)."""
+    try:
+        return clean_free_text(value)
+    except ValueError as exc:
+        raise Open311Error(400, f"{name[:100]}: {exc}") from None
+
+
 def need_from_form(form: dict[str, list[str]], pairs: list[tuple[str, str]], rt: Runtime) -> Need:
     """Check a POST requests form against the spec and the catalogue; Open311Error (400) names the field."""
     catalogue = rt.catalogue
@@ -196,15 +201,19 @@ async def post_request(format_: str, request: Request, rt: Runtime) -> Response:
         got = request.headers.get("content-type") or "none"
         raise Open311Error(400, f"body must be form-encoded (application/x-www-form-urlencoded), got {got}")
     multi = await request.form()
-    pairs = [(k, v) for k, v in multi.multi_items() if isinstance(v, str)]
+    pairs = [(k, _clean_field(k, v)) for k, v in multi.multi_items() if isinstance(v, str)]
     form: dict[str, list[str]] = {}
-    for name, value in [*request.query_params.multi_items(), *pairs]:
+    for name, value in [*((k, _clean_field(k, v)) for k, v in request.query_params.multi_items()), *pairs]:
         form.setdefault(name, []).append(value)
     _check_jurisdiction(rt, _one(form, "jurisdiction_id"))
     api_key = _one(form, "api_key")
+    principal = await rt.keys.authenticate(api_key) if api_key is not None else None
+    # Before the key is judged: guessing keys costs the guesser's address its tokens too.
+    refusal = check_submission(rt, request, principal)
+    if refusal is not None:
+        raise Open311Error(429, refusal.message(), headers=refusal.headers())
     if api_key is None:
         raise Open311Error(403, "api_key: required")
-    principal = await rt.keys.authenticate(api_key)
     if principal is None or principal.case_id is not None:
         raise Open311Error(403, "api_key: not a valid lastmeter API key")
     need = need_from_form(form, pairs, rt)
@@ -222,6 +231,33 @@ async def post_request(format_: str, request: Request, rt: Runtime) -> Response:
         "account_id": need.contact.get("account_id"),
     }
     return _respond(f, "service_requests", "request", [body])
+
+
+async def _reader(rt: Runtime, request: Request) -> Principal | None:
+    """The staff caller of a read (`api_key`, or `Authorization: Bearer`), None for the public; 403 for a bad key."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    credential = credential.strip() if scheme.lower() == "bearer" else ""
+    credential = credential or (request.query_params.get("api_key") or "").strip()
+    if not credential:
+        return None
+    principal = await rt.keys.authenticate(credential)
+    if principal is None:
+        raise Open311Error(403, "api_key: not a valid lastmeter API key")
+    # A resident's token reads its own case on the native API; here it is the public.
+    return principal if is_staff(principal) else None
+
+
+def _in_scope(principal: Principal | None, row: Mapping[str, Any]) -> bool:
+    """Whether a staff caller may see this case in full (its street, its assignee, or admin)."""
+    if principal is None:
+        return False
+    kind, code = row["assignee_kind"], row["assignee_code"]
+    return principal.can_see(
+        case_id=row["case_id"],
+        street=row["street"],
+        department=code if kind == "department" else None,
+        team=code if kind == "team" else None,
+    )
 
 
 def _codes(value: str | None) -> list[str] | None:
@@ -245,11 +281,12 @@ def _int(value: str | None, name: str, default: int, maximum: int | None = None)
     return number
 
 
-@router.get("/requests.{format_}", summary="Open311: service requests (public; never contact data)")
+@router.get("/requests.{format_}", summary=_READ_SUMMARY.format(what="service requests"))
 async def get_requests(format_: str, request: Request, rt: Runtime) -> Response:
     f = _format(format_)
     q = request.query_params
     _check_jurisdiction(rt, q.get("jurisdiction_id"))
+    principal = await _reader(rt, request)
     settings = settings_of(rt)
     page = _int(q.get("page"), "page", 1)
     size = _int(q.get("page_size"), "page_size", settings.open311_page_size, settings.open311_max_page_size)
@@ -285,20 +322,23 @@ async def get_requests(format_: str, request: Request, rt: Runtime) -> Response:
             offset=offset,
         )
     zone = _zone(catalogue)
-    return _respond(f, "service_requests", "request", [fmt.service_request(r, catalogue, zone) for r in rows])
+    items = [fmt.service_request(r, catalogue, zone, staff=_in_scope(principal, r)) for r in rows]
+    return _respond(f, "service_requests", "request", items)
 
 
-@router.get("/requests/{service_request_id}.{format_}", summary="Open311: one service request")
+@router.get("/requests/{service_request_id}.{format_}", summary=_READ_SUMMARY.format(what="one service request"))
 async def get_request(
-    service_request_id: str, format_: str, rt: Runtime, jurisdiction_id: str | None = None
+    service_request_id: str, format_: str, request: Request, rt: Runtime, jurisdiction_id: str | None = None
 ) -> Response:
     f = _format(format_)
     _check_jurisdiction(rt, jurisdiction_id)
+    principal = await _reader(rt, request)
     row = await store.get_case(rt.pool, case_id=service_request_id)
     if row is None:
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
     zone = _zone(rt.catalogue)
-    return _respond(f, "service_requests", "request", [fmt.service_request(row, rt.catalogue, zone)])
+    item = fmt.service_request(row, rt.catalogue, zone, staff=_in_scope(principal, row))
+    return _respond(f, "service_requests", "request", [item])
 
 
 @router.get("/tokens/{token}.{format_}", summary="Open311: the service request id behind a token")
@@ -309,45 +349,3 @@ async def get_token(token: str, format_: str, rt: Runtime, jurisdiction_id: str 
     if found is None:
         raise Open311Error(404, f"token {token!r} not found")
     return _respond(f, "service_requests", "request", [{"service_request_id": found["case_id"], "token": token}])
-
-
-def _error_response(request: Request, status: int, description: str) -> Response:
-    """The spec's error list, in the format the path asks for; only 400, 403 and 404 (413 stays)."""
-    code = status if status in {400, 403, 404, 413} else (403 if status == 401 else 400)
-    if request.url.path.endswith(".xml"):
-        return Response(errors_xml([(code, description)]), status_code=code, media_type="text/xml; charset=utf-8")
-    return JSONResponse([{"code": code, "description": description}], status_code=code)
-
-
-Handler = Callable[[Request, Any], Awaitable[Response]]
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Under /open311 errors take the spec's shape; elsewhere the native handlers keep theirs."""
-
-    async def open311(request: Request, exc: Open311Error) -> Response:
-        return _error_response(request, exc.status, exc.description)
-
-    app.add_exception_handler(Open311Error, open311)  # type: ignore[arg-type]
-
-    def scoped(native: Handler, describe: Callable[[Any], tuple[int, str]]) -> Handler:
-        async def handler(request: Request, exc: Any) -> Response:
-            if request.url.path.startswith("/open311"):
-                status, description = describe(exc)
-                return _error_response(request, status, description)
-            return await native(request, exc)
-
-        return handler
-
-    def _validation(exc: RequestValidationError) -> tuple[int, str]:
-        parts = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
-        return 400, "; ".join(parts)
-
-    describers: dict[type[Exception], Callable[[Any], tuple[int, str]]] = {
-        RequestValidationError: _validation,
-        StarletteHTTPException: lambda exc: (exc.status_code, str(exc.detail)),
-        ApiError: lambda exc: (exc.status, exc.message),
-    }
-    for exc_type, describe in describers.items():
-        native = app.exception_handlers[exc_type]
-        app.add_exception_handler(exc_type, scoped(native, describe))  # type: ignore[arg-type]

@@ -159,30 +159,52 @@ def agency(catalogue: Catalogue, kind: str | None, code: str | None) -> str | No
     return found.name if found else code
 
 
-def service_request(row: Mapping[str, Any], catalogue: Catalogue, zone: ZoneInfo) -> dict[str, Any]:
-    """One service request in the spec's field order; never contact data, and no place for vulnerable residents."""
+# Public reads place a case only to the centre of a cell this many degrees on a side: 0.002° is
+# about 220 m north-south and 170 m east-west at Tianjin's latitude, a block rather than a home.
+PUBLIC_GRID_DEGREES = 0.002
+
+
+def coarsen(value: float | None, grid: float = PUBLIC_GRID_DEGREES) -> float | None:
+    """A coordinate snapped to the centre of its grid cell (the same cell always gives the same point)."""
+    if value is None:
+        return None
+    return round((math.floor(value / grid) + 0.5) * grid, 6)
+
+
+def service_request(
+    row: Mapping[str, Any], catalogue: Catalogue, zone: ZoneInfo, *, staff: bool = False
+) -> dict[str, Any]:
+    """One service request in the spec's field order, then lastmeter's `community`; never contact data.
+
+    The public sees what a public 311 feed shows: the category, status, a note staff marked public,
+    the community and a coarse location. A resident's own words (`description`, which often holds
+    names and phone numbers), the address, the photo and staff notes are for staff in scope
+    (`staff`). A vulnerable (paired, empty-nest) resident's case shows no place and no note at all
+    publicly, not even a coarse one: where an old person lives alone must not be published.
+    """
     category = catalogue.category(row["category"]) if row["category"] else None
-    # A vulnerable (paired, empty-nest) resident's home must not be published on a public endpoint.
-    private = bool(row["vulnerable"])
+    private = bool(row["vulnerable"]) and not staff
     count = row["reporter_count"]
+    lat, lon = (row["lat"], row["lon"]) if staff else (coarsen(row["lat"]), coarsen(row["lon"]))
     return {
         "service_request_id": row["case_id"],
         "status": open311_status(row["status"]),
-        "status_notes": row["status_note"],
+        "status_notes": row["status_note"] if staff else (None if private else row["public_note"]),
         "service_name": category.name if category else None,
         "service_code": row["category"],
-        "description": None if private else row["description"],
+        "description": row["description"] if staff else None,
         "agency_responsible": agency(catalogue, row["assignee_kind"], row["assignee_code"]),
         "service_notice": f"{count} residents reported this" if count > 1 else None,
         "requested_datetime": _utc(row["submitted_at"], zone),
         "updated_datetime": _utc(row["updated_at"], zone),
         "expected_datetime": _utc(row["expected_at"], zone),
-        "address": None if private else row["address"],
-        "address_id": None if private else row["address_id"],
+        "address": row["address"] if staff else None,
+        "address_id": row["address_id"] if staff else None,
         "zipcode": None,
-        "lat": None if private else row["lat"],
-        "long": None if private else row["lon"],
-        "media_url": row["media_url"],
+        "lat": None if private else lat,
+        "long": None if private else lon,
+        "media_url": row["media_url"] if staff else None,
+        "community": row["community"],
     }
 
 

@@ -1,7 +1,8 @@
 """Intake's settings."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from shared.ratelimit import Rate, parse_networks
 from shared.settings import ServiceSettings
 
 
@@ -21,3 +22,26 @@ class IntakeSettings(ServiceSettings):
     # Survey upload limit (413 above it) and rows per transaction.
     survey_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     survey_batch_rows: int = Field(500, ge=1, le=10_000)
+    # Submissions (POST /v1/needs, Open311 POST requests) per client address: a burst at once, then
+    # a steady rate. Staff keys are limited per key instead, more generously (hotlines, 311 apps).
+    rate_limit_burst: int = Field(10, ge=1)
+    rate_limit_per_minute: float = Field(30.0, gt=0)
+    staff_rate_limit_burst: int = Field(200, ge=1)
+    staff_rate_limit_per_minute: float = Field(1200.0, gt=0)
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed; empty: none is, and
+    # the client is the socket peer. Set it to the gateway's address behind nginx.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
+    def submission_rate(self) -> Rate:
+        """The limit on anonymous (and resident) submissions per client address."""
+        return Rate("submissions per client address", self.rate_limit_burst, self.rate_limit_per_minute)
+
+    def staff_submission_rate(self) -> Rate:
+        """The limit on submissions per staff key."""
+        return Rate("submissions per staff key", self.staff_rate_limit_burst, self.staff_rate_limit_per_minute)

@@ -57,7 +57,8 @@ class StatusChange:
     status: Status
     at: datetime
     note: str | None = None  # timeline text
-    status_note: str | None = None  # the assignee's own words, shown as Open311 status_notes
+    status_note: str | None = None  # the assignee's own words, Open311 status_notes for staff
+    public_note: str | None = None  # what staff marked public, the public's Open311 status_notes
     actor: Assignee | None = None  # who acted, for the timeline
     assignee: Assignee | None = None  # set when the event names a (new) responsible party
     resolved_round: int | None = None
@@ -77,7 +78,14 @@ def change_for(event: EventData) -> StatusChange | None:
             office = Assignee(kind="street_office", code=event.street)
             return StatusChange("arbitration", event.requested_at, actor=office, assignee=office)
         case CaseProgressed():
-            return StatusChange("in_progress", event.at, note=event.note, status_note=event.note, actor=event.assignee)
+            return StatusChange(
+                "in_progress",
+                event.at,
+                note=event.note,
+                status_note=event.note,
+                public_note=event.public_note,
+                actor=event.assignee,
+            )
         case MemberAssigned():
             # The member code is a volunteer code from the catalogue, never a name.
             team = Assignee(kind="team", code=event.team)
@@ -94,6 +102,7 @@ def change_for(event: EventData) -> StatusChange | None:
                 event.resolved_at,
                 note=event.note,
                 status_note=event.note,
+                public_note=event.public_note,
                 actor=event.assignee,
                 resolved_round=event.round,
             )

@@ -182,6 +182,9 @@ async def apply_change(
             status_note = CASE WHEN $7::text IS NOT NULL AND $3 >= COALESCE(note_at, '-infinity')
                                THEN $7 ELSE status_note END,
             note_at = CASE WHEN $7::text IS NOT NULL THEN GREATEST(note_at, $3) ELSE note_at END,
+            public_note = CASE WHEN $9::text IS NOT NULL AND $3 >= COALESCE(public_note_at, '-infinity')
+                               THEN $9 ELSE public_note END,
+            public_note_at = CASE WHEN $9::text IS NOT NULL THEN GREATEST(public_note_at, $3) ELSE public_note_at END,
             resolved_round = GREATEST(resolved_round, $8),
             updated_at = GREATEST(updated_at, $4)
         WHERE case_id = $1
@@ -195,6 +198,7 @@ async def apply_change(
         assignee.code if assignee else None,
         change.status_note,
         change.resolved_round,
+        change.public_note,
     )
     if row is None:
         return False

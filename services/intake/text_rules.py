@@ -6,11 +6,10 @@ import math
 import re
 import unicodedata
 
+from shared.text import clean_text as clean_free_text
+
 MAX_DESCRIPTION_LEN = 4000  # Open311 GeoReport v2 caps description at 4,000 characters
 
-# C0 controls except \t and \n (\r is normalised away first), DEL, C1 controls, and lone
-# surrogates (a JSON body can smuggle "\ud800" in; it cannot be stored or encoded as UTF-8).
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _NEWLINES = re.compile(r"\r\n?")
 
 
@@ -23,21 +22,17 @@ class FieldError(ValueError):
         self.message = message
 
 
-def find_control_char(value: str) -> str | None:
-    """Return the first forbidden control character in `value` as U+XXXX, or None."""
-    match = _FORBIDDEN.search(value)
-    return None if match is None else f"U+{ord(match.group()):04X}"
-
-
 def clean_text(value: str, *, field: str, max_len: int, multiline: bool = False) -> str:
     """NFC-normalise and strip `value`; raise FieldError when empty, too long or with controls."""
     # HTML forms submit textarea line breaks as CRLF (WHATWG), so CR is folded, not rejected.
     text = _NEWLINES.sub("\n", value)
-    bad = find_control_char(text)
-    if bad is None and not multiline and ("\n" in text or "\t" in text):
-        bad = "U+000A" if "\n" in text else "U+0009"
-    if bad is not None:
-        raise FieldError(field, f"must not contain control characters (found {bad})")
+    try:
+        text = clean_free_text(text)  # the one rule of every service: controls refused, bidi stripped
+    except ValueError as exc:
+        raise FieldError(field, str(exc)) from None
+    if not multiline and ("\n" in text or "\t" in text):
+        found = "U+000A" if "\n" in text else "U+0009"
+        raise FieldError(field, f"must be one line: must not contain control characters (found {found})")
     # NFC so that the same text typed on different keyboards compares and dedupes equal.
     text = unicodedata.normalize("NFC", text).strip()
     if not text:

@@ -10,11 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from shared.events import Assignee, Location
 from shared.events.intake import Priority
 from shared.events.routing import DeclineReason
+from shared.text import CleanModel
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+PublicNote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
 
-class _In(BaseModel):
+class _In(CleanModel):
+    """Every body: unknown fields refused, every string through the one cleaning rule (shared/text.py)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -26,9 +30,14 @@ class DeclineIn(_In):
 
 
 class NoteIn(_In):
-    """A step that needs a note (progress, resolution)."""
+    """A step that needs a note (progress, resolution); `public_note` is what the public may read."""
 
     note: Note
+    public_note: PublicNote | None = Field(
+        None,
+        description="shown on public Open311 reads as status_notes (never for a vulnerable resident's case); "
+        "`note` stays between staff",
+    )
 
 
 class OptionalNoteIn(_In):

@@ -121,7 +121,14 @@ async def progress(rt: ServiceRuntime, *, principal: Principal, case_id: str, bo
         await _step(tx, case, "progress", principal, body.note)
         await tx.publish(
             case_id,
-            CaseProgressed(case_id=case_id, assignee=assignee, note=body.note, first_feedback=first, at=tx.now),
+            CaseProgressed(
+                case_id=case_id,
+                assignee=assignee,
+                note=body.note,
+                public_note=body.public_note,
+                first_feedback=first,
+                at=tx.now,
+            ),
         )
 
 
@@ -152,7 +159,14 @@ async def resolve(rt: ServiceRuntime, *, principal: Principal, case_id: str, bod
         await _step(tx, case, "resolve", principal, body.note)
         await tx.publish(
             case_id,
-            CaseResolved(case_id=case_id, assignee=assignee, note=body.note, round=case.round, resolved_at=tx.now),
+            CaseResolved(
+                case_id=case_id,
+                assignee=assignee,
+                note=body.note,
+                public_note=body.public_note,
+                round=case.round,
+                resolved_at=tx.now,
+            ),
         )
 
 

@@ -103,6 +103,8 @@ class CaseProgressed(EventData):
     case_id: str
     assignee: Assignee
     note: str
+    # What staff chose to tell the public (Open311 status_notes); `note` stays between staff.
+    public_note: str | None = None
     first_feedback: bool = False
     at: datetime
 
@@ -168,6 +170,7 @@ class CaseResolved(EventData):
     case_id: str
     assignee: Assignee
     note: str
+    public_note: str | None = None  # as on CaseProgressed
     round: int = 1
     resolved_at: datetime
 

@@ -20,7 +20,7 @@ from shared.catalogue import Catalogue
 from shared.clock import Clock
 from shared.provision import SERVICES, initialise
 from shared.topics import INTAKE_EVENTS
-from tests.conftest import TEST_TOKEN_SECRET
+from tests.conftest import RELAXED_RATE_LIMITS, TEST_TOKEN_SECRET
 from tests.helpers import bearer, read_topic, serving
 
 LIGHT = {
@@ -63,6 +63,7 @@ async def running_intake(
         schema_prefix=prefix,
         env="test",
         token_secret=TEST_TOKEN_SECRET,
+        **RELAXED_RATE_LIMITS,
     )
     try:
         async with serving(create_app(settings, clock=clock)) as client:

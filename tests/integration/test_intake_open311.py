@@ -9,8 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from services.intake import open311_format as fmt_rules
 from shared.catalogue import Catalogue
+from shared.events import Assignee, EventData, make_event
+from shared.events.routing import CaseProgressed
+from shared.topics import ROUTING_EVENTS
+from tests.helpers import bearer, eventually
 from tests.integration.test_intake_needs import Stack, running_intake
 
 V2 = "/open311/v2"
@@ -28,8 +34,9 @@ ATTRIBUTE_FIELDS = [
 REQUEST_FIELDS = [
     "service_request_id", "status", "status_notes", "service_name", "service_code", "description",
     "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
-    "address", "address_id", "zipcode", "lat", "long", "media_url",
+    "address", "address_id", "zipcode", "lat", "long", "media_url", "community",
 ]  # fmt: skip
+URBAN = Assignee(kind="department", code="urban_mgmt")
 POST_FIELDS = ["service_request_id", "token", "service_notice", "account_id"]
 
 
@@ -130,12 +137,18 @@ async def test_post_request_then_read_it_by_id_token_and_list(
     assert list(request) == REQUEST_FIELDS
     assert request["status"] == "open"
     assert request["service_code"] == "gas_smell"
-    assert float(request["lat"]) == lat
-    assert request["media_url"] == "https://example.com/photo.jpg"
+    assert float(request["lat"]) == pytest.approx(fmt_rules.coarsen(lat))  # the public sees a coarse place
+    assert not request["media_url"]
     assert datetime.fromisoformat(request["requested_datetime"]).utcoffset() == timedelta(hours=8)
     # Public reads never carry contact data.
     for secret in ("resident@example.com", "13800138000", "秀英", "app-42"):
         assert secret not in one.text
+    staff = await client.get(f"{V2}/requests/{request_id}.{fmt}", params={"api_key": api_key})
+    request = (staff.json() if fmt == "json" else _xml_items(staff, "service_requests", "request"))[0]
+    assert float(request["lat"]) == lat
+    assert request["media_url"] == "https://example.com/photo.jpg"
+    for secret in ("resident@example.com", "13800138000", "秀英", "app-42"):
+        assert secret not in staff.text
 
     by_token = await client.get(f"{V2}/tokens/{token}.{fmt}")
     assert by_token.status_code == 200
@@ -290,3 +303,124 @@ async def test_duplicate_post_points_to_the_open_request(client: httpx.AsyncClie
     assert "linked" in second["service_notice"]
     request = (await client.get(f"{V2}/requests/{first['service_request_id']}.json")).json()[0]
     assert request["service_notice"] == "2 residents reported this"
+
+
+async def _produce(bootstrap: str, topic: str, *events: EventData) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for data in events:
+            case_id = data.case_id  # type: ignore[attr-defined]
+            event = make_event(data, source="/test", subject=case_id, time=datetime.now(UTC))
+            await producer.send_and_wait(topic, value=event.to_bytes(), key=case_id.encode())
+    finally:
+        await producer.stop()
+
+
+def _items(resp: httpx.Response, fmt: str) -> list[dict[str, Any]]:
+    assert resp.status_code == 200, resp.text
+    return resp.json() if fmt == "json" else _xml_items(resp, "service_requests", "request")
+
+
+STAFF_NOTE = "内部: 王秀英独居, 先打13900001111"
+PUBLIC_NOTE = "已安排修补"
+
+
+async def _noted(stack: Stack, kafka_bootstrap: str, case_id: str, key: str) -> None:
+    """A progress event with a staff note and a public one, applied by intake."""
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    progress = CaseProgressed(
+        case_id=case_id, assignee=URBAN, note=STAFF_NOTE, public_note=PUBLIC_NOTE, first_feedback=True, at=at
+    )
+    await _produce(kafka_bootstrap, f"{stack.prefix}{ROUTING_EVENTS}", progress)
+
+    async def applied() -> bool:
+        resp = await stack.client.get(f"{V2}/requests/{case_id}.json", params={"api_key": key})
+        return resp.json()[0]["status_notes"] == STAFF_NOTE
+
+    await eventually(applied, timeout=20)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_public_reads_show_a_public_feed_and_staff_in_scope_see_the_rest(
+    stack: Stack, catalogue: Catalogue, kafka_bootstrap: str, fmt: str
+) -> None:
+    client, keys = stack.client, stack.keys
+    office, grid = keys["street_offices"]["wanxing"], catalogue.communities[0].grids[0].code
+    lat, lon = (39.11613, 117.16217) if fmt == "json" else (39.11011, 117.16597)
+    form = {
+        "api_key": keys["grid_workers"]["wanxing"],
+        "service_code": "pothole",
+        "lat": str(lat),
+        "long": str(lon),
+        "address_string": "金融街7号楼2门",
+        "address_id": grid,
+        "description": "路面塌了个坑, 请联系王秀英 13900001111",
+        "media_url": "https://example.com/door.jpg",
+    }
+    created = await _post(client, fmt, form)
+    case_id = _items(created, fmt)[0]["service_request_id"]
+    await _noted(stack, kafka_bootstrap, case_id, office)
+    secrets = ("金融街7号", grid, "王秀英", "13900001111", "door.jpg", str(lat), str(lon), "内部")
+
+    one = await client.get(f"{V2}/requests/{case_id}.{fmt}")
+    listed = await client.get(f"{V2}/requests.{fmt}", params={"service_request_id": case_id})
+    out_of_scope = [
+        await client.get(f"{V2}/requests/{case_id}.{fmt}", params={"api_key": keys["street_offices"]["nanyingmen"]}),
+        await client.get(f"{V2}/requests/{case_id}.{fmt}", headers=bearer(keys["departments"]["water"])),
+    ]
+    empty = None if fmt == "json" else ""
+    for resp in (one, listed, *out_of_scope):
+        request = _items(resp, fmt)[0]
+        for secret in secrets:
+            assert secret not in resp.text, (secret, resp.url)
+        assert request["service_code"] == "pothole"
+        assert request["status"] == "open"
+        assert request["status_notes"] == PUBLIC_NOTE
+        assert request["community"] == "jinrongjie"
+        assert float(request["lat"]) == pytest.approx(fmt_rules.coarsen(lat))
+        assert float(request["long"]) == pytest.approx(fmt_rules.coarsen(lon))
+        assert [request[k] for k in ("address", "address_id", "description", "media_url")] == [empty] * 4
+
+    for staff in (
+        await client.get(f"{V2}/requests/{case_id}.{fmt}", params={"api_key": office}),
+        await client.get(f"{V2}/requests.{fmt}", params={"service_request_id": case_id}, headers=bearer(office)),
+    ):
+        request = _items(staff, fmt)[0]
+        assert (float(request["lat"]), float(request["long"])) == (lat, lon)
+        assert request["address"] == "金融街7号楼2门"
+        assert request["address_id"] == grid
+        assert "13900001111" in request["description"]
+        assert request["status_notes"] == STAFF_NOTE
+
+    bad = await client.get(f"{V2}/requests/{case_id}.{fmt}", params={"api_key": "lm_admin_wrong"})
+    assert bad.status_code == 403
+    assert "api_key" in _errors(bad, fmt)[0]["description"]
+
+
+async def test_a_vulnerable_residents_case_shows_no_place_and_no_note_publicly(
+    stack: Stack, kafka_bootstrap: str
+) -> None:
+    client, office = stack.client, stack.keys["street_offices"]["wanxing"]
+    need = {
+        "category": "empty_nest_care",
+        "description": "独居的李奶奶需要有人每天来看看",
+        "community": "yibinxili",
+        "location": {"lat": 39.11291, "lon": 117.15866},
+        "address": "宜宾西里4号楼101",
+        "vulnerable": True,
+    }
+    resp = await client.post("/v1/needs", json=need)
+    assert resp.status_code == 202, resp.text
+    case_id = resp.json()["case_id"]
+    await _noted(stack, kafka_bootstrap, case_id, office)
+    for fmt in ("json", "xml"):
+        public = await client.get(f"{V2}/requests/{case_id}.{fmt}")
+        request = _items(public, fmt)[0]
+        hidden = [request[k] for k in ("lat", "long", "status_notes", "description", "address")]
+        assert hidden == [None if fmt == "json" else ""] * 5
+        assert request["community"] == "yibinxili"
+        for secret in ("李奶奶", "4号楼", "39.11", "117.15", PUBLIC_NOTE, "王秀英"):
+            assert secret not in public.text
+    staff = (await client.get(f"{V2}/requests/{case_id}.json", params={"api_key": office})).json()[0]
+    assert (staff["lat"], staff["address"], staff["status_notes"]) == (39.11291, "宜宾西里4号楼101", STAFF_NOTE)

@@ -148,6 +148,7 @@ def test_service_request_hides_a_vulnerable_residents_place(catalogue: Catalogue
         "description": "独居老人需要代购", "assignee_kind": "team", "assignee_code": "veterans",
         "reporter_count": 1, "submitted_at": T, "updated_at": T, "expected_at": None, "address": "3号楼",
         "address_id": None, "lat": 39.1, "lon": 117.2, "media_url": None, "vulnerable": True,
+        "community": "jinrongjie", "public_note": "已上门",
     }  # fmt: skip
     request = fmt.service_request(row, catalogue, SHANGHAI)
     assert (request["status"], request["agency_responsible"]) == ("open", "退役军人志愿者服务队")
