@@ -35,7 +35,7 @@ from services.notify.subscriptions import (
     check_scope,
     default_scope,
 )
-from services.notify.urlguard import Unresolvable, UnsafeUrl, parse_url, pin
+from services.notify.urlguard import UnsafeUrl, parse_url, pin
 from shared.auth import Principal
 from shared.http import ApiError, CurrentPrincipal, field_error
 from shared.text import CleanModel
@@ -147,9 +147,7 @@ async def _check_webhook(rt: Runtime, settings: NotifySettings, principal: Princ
         target = parse_url(body.target, allow_loopback=allow)
         async with asyncio.timeout(settings.webhook_dns_timeout_seconds):
             await pin(target, resolver=rt.state["webhook_resolver"], allow_loopback=allow)
-    except Unresolvable as exc:
-        raise field_error("target", f"webhook URL refused: {exc}") from None
-    except UnsafeUrl as exc:
+    except UnsafeUrl as exc:  # Unresolvable included: a subscription is checked against what its name answers now
         raise field_error("target", f"webhook URL refused: {exc}") from None
     except TimeoutError:
         raise field_error(

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from services.notify.main import create_app
 from services.notify.settings import NotifySettings
+from shared.clock import ManualClock
 from tests.helpers import bearer, eventually
 from tests.integration.notify_sub_helpers import (
     PUBLIC,
     RedirectingReceiver,
     ScriptedResolver,
+    code_in,
     new_key,
     resident_token,
     revoke,
@@ -203,3 +206,62 @@ async def test_a_revoked_keys_webhook_stops_receiving(
 
 async def _now(value: Any) -> Any:
     return value
+
+
+async def test_confirmation_codes_are_bounded_resent_and_rate_limited_per_target(
+    make_settings: Callable[..., Any], keys: dict[str, Any]
+) -> None:
+    clock = ManualClock(T0)
+    app = create_app(
+        make_settings(NotifySettings, confirm_max_attempts=2, confirm_codes_per_target_per_hour=2), clock=clock
+    )
+    street = bearer(keys["street_offices"]["wanxing"])
+    phone = {"channel": "sms", "target": "+86 138-0000-0001"}
+
+    async def texts() -> list[str]:
+        rows = await app.state.runtime.pool.fetch(
+            "SELECT body FROM sms_messages WHERE phone = $1 ORDER BY id", "+8613800000001"
+        )
+        return [r["body"] for r in rows]
+
+    async with running(app) as (_, client):
+        sub = (await client.post("/v1/subscriptions", headers=street, json=phone)).json()
+        [first] = await texts()
+        code = code_in(first)
+        wrong = "000000" if code != "000000" else "111111"
+        confirm = f"/v1/subscriptions/{sub['id']}/confirm"
+        assert (await client.post(confirm, headers=street, json={"code": wrong})).status_code == 422
+        assert (await client.post(confirm, headers=street, json={"code": wrong})).status_code == 422
+        spent = await client.post(confirm, headers=street, json={"code": code})  # the right one, too late
+        assert spent.status_code == 429
+        assert int(spent.headers["retry-after"]) >= 1
+        # A new code only after a minute; then the old one is dead and the new one works.
+        resend = f"/v1/subscriptions/{sub['id']}/resend"
+        early = await client.post(resend, headers=street)
+        assert early.status_code == 429
+        assert int(early.headers["retry-after"]) >= 1
+        clock.advance(timedelta(seconds=61))
+        assert (await client.post(resend, headers=street)).status_code == 202
+        second = code_in((await texts())[-1])
+        if second != code:
+            assert (await client.post(confirm, headers=street, json={"code": code})).status_code == 422
+        done = await client.post(confirm, headers=street, json={"code": second})
+        assert done.status_code == 200, done.text
+        assert done.json()["confirmed"] is True
+        assert (await client.post(resend, headers=street)).status_code == 409
+        # Two codes reached this phone within the hour: a stranger cannot flood it with more.
+        flood = await client.post("/v1/subscriptions", headers=street, json=phone)
+        assert flood.status_code == 429, flood.text
+        assert "LASTMETER_CONFIRM_CODES_PER_TARGET_PER_HOUR" in flood.json()["message"]
+        assert len(await texts()) == 2
+        # Codes expire.
+        other = (
+            await client.post("/v1/subscriptions", headers=street, json={**phone, "target": "+8613800000002"})
+        ).json()
+        clock.advance(timedelta(minutes=16))
+        late = await client.post(f"/v1/subscriptions/{other['id']}/confirm", headers=street, json={"code": "123456"})
+        assert late.status_code == 409
+        stored = await app.state.runtime.pool.fetchval(
+            "SELECT confirm_code_hash FROM subscriptions WHERE id = $1", sub["id"]
+        )
+        assert stored is None  # forgotten once confirmed
