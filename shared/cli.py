@@ -10,21 +10,25 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.settings import REPO_ROOT, ServiceSettings
+from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     import asyncpg
 
-HOME = Path(os.environ.get("LASTMETER_HOME", REPO_ROOT / ".lastmeter"))
+# Where `lastmeter run` and a dev `init` keep their state (demo keys, logs, embedded data): never
+# next to the installed package, which an image's non-root user cannot write.
+HOME = Path(os.environ.get("LASTMETER_HOME") or Path.cwd() / ".lastmeter")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lastmeter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start broker, PostgreSQL and the four services (embedded defaults)")
-    sub.add_parser("init", help="create topics, migrate every schema, provision demo keys")
+    sub.add_parser(
+        "init", help="create topics, migrate every schema; demo keys (dev/test) or one admin bootstrap key (prod)"
+    )
     keys = sub.add_parser("keys", help="API keys: create (`keys --role R [--scope S] [--expires 90d]`), list, revoke")
     _add_create_arguments(keys, required=False)
     keys_sub = keys.add_subparsers(dest="keys_command")
@@ -68,21 +72,40 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _init(settings: ServiceSettings) -> int:
+    """Topics and migrations; then demo keys in dev/test, or in prod only the admin bootstrap key."""
     from shared.catalogue import load_catalogue
-    from shared.provision import initialise
+    from shared.provision import BootstrapError, bootstrap_admin_key, initialise, prepare
 
-    keys = await initialise(
-        dsn=settings.database_url,
-        bootstrap=settings.kafka_bootstrap_servers,
-        catalogue=load_catalogue(settings.catalogue_path),
-        keys_file=HOME / "demo-keys.json",
-        topic_prefix=settings.topic_prefix,
-        schema_prefix=settings.schema_prefix,
-    )
-    print(
-        f"initialised: topics, schemas, {1 + sum(len(v) for v in keys.values() if isinstance(v, dict))} keys "
-        f"(written to {HOME / 'demo-keys.json'})"
-    )
+    catalogue = load_catalogue(settings.catalogue_path)
+    where = {"topic_prefix": settings.topic_prefix, "schema_prefix": settings.schema_prefix}
+    if settings.env != "prod":
+        keys_file = HOME / "demo-keys.json"
+        keys = await initialise(
+            dsn=settings.database_url,
+            bootstrap=settings.kafka_bootstrap_servers,
+            catalogue=catalogue,
+            keys_file=keys_file,
+            **where,
+        )
+        count = 1 + sum(len(v) for v in keys.values() if isinstance(v, dict))
+        print(f"initialised: topics, schemas, {count} demo keys (written to {keys_file})")
+        return 0
+    await prepare(dsn=settings.database_url, bootstrap=settings.kafka_bootstrap_servers, catalogue=catalogue, **where)
+    key_file = os.environ.get("LASTMETER_ADMIN_KEY_FILE")
+    try:
+        key, done = await bootstrap_admin_key(
+            settings.database_url, key_file=Path(key_file) if key_file else None, schema_prefix=settings.schema_prefix
+        )
+    except BootstrapError as exc:
+        print(f"lastmeter init: {exc}", file=sys.stderr)
+        return 2
+    print(f"initialised: topics, schemas; {done} (no demo keys in prod)")
+    if key:
+        print(
+            "\nThe admin key, shown this once (only its hash is stored). Keep it in your secret store;\n"
+            "create other keys with `lastmeter keys --role ROLE --scope CODE`:\n\n"
+            f"  {key}\n"
+        )
     return 0
 
 

@@ -123,6 +123,69 @@ def _write_keys(keys_file: Path, keys: dict[str, Any]) -> None:
     partial.replace(keys_file)
 
 
+class BootstrapError(Exception):
+    """The admin key given to `lastmeter init` cannot be used (the message says why)."""
+
+
+ADMIN_BOOTSTRAP_LOCK = "lastmeter:admin-bootstrap"
+MIN_ADMIN_KEY_CHARS = 32
+
+
+async def bootstrap_admin_key(dsn: str, *, key_file: Path | None, schema_prefix: str = "") -> tuple[str | None, str]:
+    """Production keys: the admin key from `key_file`, else one new admin key only while none is usable.
+
+    Returns (a new key to print once, or None; what was done). Safe to rerun and to run twice at once
+    (an advisory lock), so a restarted init Job never mints a second key.
+    """
+    given = _read_admin_key(key_file) if key_file else None
+    auth_schema = f"{schema_prefix}auth"
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", ADMIN_BOOTSTRAP_LOCK)
+            if given is not None:
+                if not await _usable(conn, auth_schema, given):
+                    raise BootstrapError(f"the admin key in {key_file} was revoked or has expired; put a new one there")
+                await insert_key(
+                    conn, auth_schema=auth_schema, key=given, name="admin (from secret)", role="admin", scope=None
+                )
+                return None, f"admin key from {key_file} registered"
+            usable = await conn.fetchval(
+                f"SELECT count(*) FROM {auth_schema}.api_keys WHERE role = 'admin' AND revoked_at IS NULL "
+                "AND (expires_at IS NULL OR expires_at > now())"
+            )
+            if usable:
+                return None, "an admin key exists already; none created"
+            key = generate_key("admin")
+            await insert_key(conn, auth_schema=auth_schema, key=key, name="admin (bootstrap)", role="admin", scope=None)
+            return key, "admin bootstrap key created"
+    finally:
+        await conn.close()
+
+
+def _read_admin_key(key_file: Path) -> str:
+    """The key in a secret file (surrounding whitespace dropped); refuses a missing, empty or short one."""
+    try:
+        key = key_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise BootstrapError(f"cannot read the admin key file {key_file}: {exc.strerror or exc}") from exc
+    if len(key) < MIN_ADMIN_KEY_CHARS or any(c.isspace() for c in key):
+        raise BootstrapError(
+            f"the admin key in {key_file} must be one token of at least {MIN_ADMIN_KEY_CHARS} characters "
+            "(e.g. `python -c 'import secrets; print(\"lm_admin_\" + secrets.token_urlsafe(32))'`)"
+        )
+    return key
+
+
+async def prepare(
+    *, dsn: str, bootstrap: str, catalogue: Catalogue, topic_prefix: str = "", schema_prefix: str = ""
+) -> None:
+    """Topics and every schema's migrations (no keys)."""
+    created = await create_topics(bootstrap, catalogue, prefix=topic_prefix)
+    log.info("topics ready", created=len(created))
+    await migrate_all(dsn, schema_prefix=schema_prefix)
+
+
 async def initialise(
     *,
     dsn: str,
@@ -132,8 +195,8 @@ async def initialise(
     topic_prefix: str = "",
     schema_prefix: str = "",
 ) -> dict[str, Any]:
-    """Topics, migrations and demo keys; returns the keys."""
-    created = await create_topics(bootstrap, catalogue, prefix=topic_prefix)
-    log.info("topics ready", created=len(created))
-    await migrate_all(dsn, schema_prefix=schema_prefix)
+    """Topics, migrations and demo keys (dev and tests only); returns the keys."""
+    await prepare(
+        dsn=dsn, bootstrap=bootstrap, catalogue=catalogue, topic_prefix=topic_prefix, schema_prefix=schema_prefix
+    )
     return await provision_demo_keys(dsn, catalogue, keys_file=keys_file, schema_prefix=schema_prefix)
