@@ -64,6 +64,12 @@ async def test_residents_get_no_webhooks_each_key_sees_its_own_and_a_quota_holds
         )
         assert refused.status_code == 403, refused.text
         assert refused.json()["fields"][0]["field"] == "channel"
+        # Free text is cleaned like everywhere: a control character is refused naming the field.
+        nul = await client.post(
+            "/v1/subscriptions", headers=street, json=_hook("https://hooks.example.org/x", description="a\x00b")
+        )
+        assert nul.status_code == 422
+        assert nul.json()["fields"][0]["field"] == "description"
         # Two of the street office's subscriptions fit its quota, a third answers 429 naming the limit.
         made = []
         for n in range(2):
