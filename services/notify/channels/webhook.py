@@ -12,6 +12,7 @@ never kept.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import OrderedDict
 
@@ -53,6 +54,7 @@ class WebhookSender:
         per_destination: int,
         resolver: Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._allow_loopback = allow_loopback
         self._timeout = timeout
@@ -61,6 +63,7 @@ class WebhookSender:
         self._per_destination = per_destination
         self._resolver: Resolver = resolver or system_resolver
         self._transport = transport  # tests inject one; None = a real HTTP transport per destination
+        self._verify: ssl.SSLContext | bool = ssl_context or True  # tests trust their own CA; else the system's
         self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -74,6 +77,7 @@ class WebhookSender:
             follow_redirects=False,  # a redirect could lead anywhere, past every check above
             trust_env=False,  # no proxy from the environment: it would connect by name, unpinned
             transport=self._transport,
+            verify=self._verify,
             limits=httpx.Limits(max_connections=self._per_destination, max_keepalive_connections=self._per_destination),
         )
         self._clients[destination] = client
