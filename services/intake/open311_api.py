@@ -30,7 +30,7 @@ from shared.text import clean_text as clean_free_text
 PREFIX = "/open311/v2"
 _READ_SUMMARY = (
     "Open311: {what}. Public: category, status, public note, community, location to ~200 m; "
-    "a staff api_key in scope sees description, address, exact place and staff notes"
+    "a staff key in scope (Authorization: Bearer) sees description, address, exact place and staff notes"
 )
 router = APIRouter(prefix=PREFIX, tags=["open311"])
 FORMATS = ("json", "xml")
@@ -234,15 +234,21 @@ async def post_request(format_: str, request: Request, rt: Runtime) -> Response:
 
 
 async def _reader(rt: Runtime, request: Request) -> Principal | None:
-    """The staff caller of a read (`api_key`, or `Authorization: Bearer`), None for the public; 403 for a bad key."""
+    """The staff caller of a read (`Authorization: Bearer`), None for the public; 403 for a bad key.
+
+    Reads need no key (the spec's GET requests takes none), so a staff key comes in the header only:
+    an `api_key` in a URL ends up in proxies' access logs and browser history.
+    """
+    if "api_key" in request.query_params:
+        raise Open311Error(
+            400, "api_key: never in a URL (logs keep it); reads are public, staff send 'Authorization: Bearer <key>'"
+        )
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    credential = credential.strip() if scheme.lower() == "bearer" else ""
-    credential = credential or (request.query_params.get("api_key") or "").strip()
-    if not credential:
+    if scheme.lower() != "bearer" or not credential.strip():
         return None
-    principal = await rt.keys.authenticate(credential)
+    principal = await rt.keys.authenticate(credential.strip())
     if principal is None:
-        raise Open311Error(403, "api_key: not a valid lastmeter API key")
+        raise Open311Error(403, "Authorization: not a valid lastmeter API key")
     # A resident's token reads its own case on the native API; here it is the public.
     return principal if is_staff(principal) else None
 

@@ -121,8 +121,8 @@ async def test_status_timeline_and_open311_fields_follow_events_in_event_time(
     # The assignee's note is for staff; the public sees only a note marked public (none here).
     public = (await client.get(f"/open311/v2/requests/{case_id}.json")).json()[0]
     assert public["status_notes"] is None
-    office = {"api_key": stack.keys["street_offices"]["wanxing"]}
-    open311 = (await client.get(f"/open311/v2/requests/{case_id}.json", params=office)).json()[0]
+    office = bearer(stack.keys["street_offices"]["wanxing"])
+    open311 = (await client.get(f"/open311/v2/requests/{case_id}.json", headers=office)).json()[0]
     assert open311["status"] == "open"
     assert open311["agency_responsible"] == "水务集团"
     assert open311["status_notes"] == "已派维修工"
