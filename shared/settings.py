@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_TOKEN_SECRET = "dev-only-not-secret"
@@ -19,6 +20,21 @@ class ServiceSettings(BaseSettings):
     """Configuration of one lastmeter process, read from the environment (LASTMETER_*)."""
 
     model_config = SettingsConfigDict(env_prefix="LASTMETER_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment, then one file per setting in LASTMETER_SECRETS_DIR (Docker/Kubernetes secrets)."""
+        # Read when the settings are built, not at import: e.g. /run/secrets/lastmeter_token_secret.
+        secrets_dir = os.environ.get("LASTMETER_SECRETS_DIR")
+        files = (SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir),) if secrets_dir else ()
+        return (init_settings, env_settings, dotenv_settings, *files)
 
     service: str = "lastmeter"
     env: Literal["dev", "test", "prod"] = "dev"
