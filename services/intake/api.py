@@ -127,7 +127,10 @@ def need_from_api(body: NeedIn, rt: Runtime) -> Need:
     status_code=202,
     response_model=NeedAccepted,
     summary="Submit a need (no account needed); 200 when linked to an open duplicate",
-    responses={200: {"model": NeedAccepted, "description": "linked to an open case (duplicate)"}},
+    responses={
+        200: {"model": NeedAccepted, "description": "linked to an open case (duplicate)"},
+        429: {"description": "over the submission limit of this client address (or staff key); see Retry-After"},
+    },
 )
 async def post_need(
     body: NeedIn,
