@@ -73,7 +73,9 @@ def check_submission(rt: ServiceRuntime, request: Request, principal: Principal 
         buckets, key = limiters.staff, principal.key_id or f"{principal.role}:{principal.name}"
     else:
         peer = request.client.host if request.client else None
-        address = client_address(peer, request.headers.get("x-forwarded-for"), limiters.trusted)
+        # Several header lines read as one list, in order: the last proxy's entry is the rightmost.
+        forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+        address = client_address(peer, forwarded, limiters.trusted)
         buckets, key = limiters.public, client_key(address)
     decision = buckets.take(key)
     return None if decision.allowed else Refusal(buckets.rate, decision)

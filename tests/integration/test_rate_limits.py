@@ -126,6 +126,9 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(limited: Limi
         statuses = await _burst(lambda i: proxy.post("/v1/needs", json={}, headers=first), DEFAULT_BURST)
         assert statuses == [422] * DEFAULT_BURST
         _assert_limited(await proxy.post("/v1/needs", json={}, headers={"X-Forwarded-For": "198.51.100.1"}))
+        # Two header lines read as one list: a first line the client wrote does not pick the bucket.
+        two_lines = [("X-Forwarded-For", "198.51.100.77"), ("X-Forwarded-For", "198.51.100.1")]
+        _assert_limited(await proxy.post("/v1/needs", json={}, headers=two_lines))
         # Another resident behind the same proxy has a bucket of their own.
         other = await proxy.post("/v1/needs", json={}, headers={"X-Forwarded-For": "198.51.100.2"})
         assert other.status_code == 422
