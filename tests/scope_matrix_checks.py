@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,9 @@ from tests.scope_matrix_support import (
     peek,
     personal_data,
 )
+
+# Callers outside the scope of the other resident's case too (its department and street are in scope of it).
+OUTSIDE_OTHER = frozenset({"anonymous", "a volunteer team not assigned"})
 
 
 @dataclass
@@ -90,10 +94,20 @@ async def settled(w: World, case: Case, admin: dict[str, str]) -> None:
             and sla.status_code == 200
             and len(sla.json()) >= 3
             and notify.status_code == 200
-            and notify.json().get("sla_state") is not None
+            and _all_clocks(notify.json())
         )
 
     await eventually(everywhere, timeout=30)
+
+
+def _all_clocks(view: dict[str, Any]) -> bool:
+    """Notify projected the case's three deadlines (later ones would change what its owners see)."""
+    deadlines = view.get("deadlines")
+    if isinstance(deadlines, str):
+        deadlines = json.loads(deadlines)
+    if isinstance(deadlines, dict | list):
+        return len(deadlines) >= 3
+    return view.get("sla_state") is not None
 
 
 def closed_port() -> int:
@@ -191,8 +205,13 @@ async def check_stream(w: World, op: Op, needles: list[str], admin: dict[str, st
                 w.fail(op, caller, f"{params} streamed the out-of-scope cases: {leaked}")
 
 
-async def check_public(w: World, op: Op, secrets: list[str]) -> None:
-    """A public read, in each format, shows no personal data to anyone."""
+async def check_public(w: World, op: Op, secrets: list[str], other: Case, *, describes: bool = False) -> None:
+    """A public read, in each format, shows nobody personal data of a case outside their scope.
+
+    Anonymous callers get the strict check (no contact keys with values at all); a key sees the public
+    view of the matrix's cases, but may see more of `other` where it is in that case's scope. A document
+    that `describes` the API (field names such as `address` in a schema) gets only the content checks.
+    """
     if op.method != "GET":
         return  # public writes (submitting) are not called: they would add cases to the matrix
     formats = ("json", "xml") if "format_" in path_params(op.path) else ("json",)
@@ -202,7 +221,11 @@ async def check_public(w: World, op: Op, secrets: list[str]) -> None:
             resp = await call(w, op, headers=headers, path=path)
             if resp.status_code >= 500:
                 w.fail(op, caller, f"public read answered {resp.status_code}")
-            elif found := personal_data(decoded(resp), resp.text, secrets, w.points()):
+                continue
+            strict = caller == "anonymous" and not describes
+            body = decoded(resp) if strict else None
+            mine = [*secrets, *(other.secrets() if caller in OUTSIDE_OTHER else ())]
+            if found := personal_data(body, resp.text, mine, w.points()):
                 w.fail(op, caller, f"public read {path} shows personal data: {found[:5]}")
         if set(path_params(op.path)) <= {"format_"}:
             break  # a list: once is enough

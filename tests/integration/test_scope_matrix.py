@@ -68,7 +68,12 @@ PUBLIC: dict[Op, str] = {
     Op("intake", "GET", "/open311/v2/requests/{service_request_id}.{format_}"): "Open311 public read of one",
     Op("intake", "GET", "/open311/v2/tokens/{token}.{format_}"): "Open311 token → request id lookup",
     Op("routing", "GET", "/v1/catalogue"): "the public catalogue (full=true is admin: see ADMIN_ONLY_PROBES)",
+    Op("notify", "GET", "/asyncapi.json"): "the AsyncAPI description of the topics, no data",
+    Op("notify", "POST", "/v1/session"): "the dashboard's login: a staff key in the body becomes a session cookie",
+    Op("notify", "POST", "/v1/session/logout"): "clears the caller's own session cookie",
 }
+# Public documents about the API itself: their keys are schema words, so only their content is checked.
+DESCRIPTIONS: set[Op] = {Op("notify", "GET", "/asyncapi.json")}
 # Routes outside the OpenAPI documents, each with why it may be there.
 HIDDEN: dict[Op, str] = {
     **{Op(s, "GET", "/openapi.json"): "the API description" for s in SERVICES},
@@ -175,8 +180,9 @@ def test_every_operation_is_classified_and_no_entry_is_stale(make_settings: Call
     ops = _all_operations(apps)
     unclassified = sorted(str(op) for op in ops if not _classified(op))
     assert not unclassified, "operations without a scope check or a public reason:\n" + "\n".join(unclassified)
-    listed = {*PUBLIC, *FILTERED, *STREAMS, *CASE_IN_BODY, *ADMIN_ONLY, *ADMIN_ONLY_PROBES}
+    listed = {*PUBLIC, *DESCRIPTIONS, *FILTERED, *STREAMS, *CASE_IN_BODY, *ADMIN_ONLY, *ADMIN_ONLY_PROBES}
     stale = sorted(str(op) for op in listed if op not in ops)
+    assert PUBLIC.keys() >= DESCRIPTIONS, "a description document must also be listed as public"
     assert not stale, "allowlist entries naming no operation:\n" + "\n".join(stale)
     hidden = set().union(*(hidden_routes(name, app) for name, app in apps.items()))
     assert not sorted(str(op) for op in hidden - HIDDEN.keys()), "routes hidden from OpenAPI without a reason"
@@ -286,11 +292,11 @@ async def test_every_operation_refuses_callers_outside_its_scope(world: World, k
 
     catalogue = (await w.clients["routing"].get("/v1/catalogue", params={"full": "true"}, headers=admin)).json()
     needles = [c.case_id for c in w.cases.values()] + [c.need["description"] for c in w.cases.values()]
-    secrets = [s for c in (*w.cases.values(), other) for s in c.secrets()]
+    secrets = [s for c in w.cases.values() for s in c.secrets()]
     ops = {op: o for name in SERVICES for op, o in operations(name, w.specs[name]).items()}
     for op in sorted(ops):
         if op in PUBLIC:
-            await check_public(w, op, secrets)
+            await check_public(w, op, secrets, other, describes=op in DESCRIPTIONS)
         elif op in FILTERED:
             await check_filtered(w, op, FILTERED[op], needles)
         elif op in STREAMS:
@@ -305,7 +311,7 @@ async def test_every_operation_refuses_callers_outside_its_scope(world: World, k
             w.fail(op, "-", "no scope check and no public reason (add it to a table in this test)")
     for op in HIDDEN:  # pages outside the documents: public, so nothing of any case in them
         resp = await call(w, op, headers={}, path=fill_path(op.path, {"name": "index.html"}))
-        if leaked := mentions(resp.text, [*needles, *secrets]):
+        if leaked := mentions(resp.text, [*needles, *secrets, *other.secrets()]):
             w.fail(op, "anonymous", f"a page outside OpenAPI shows case data: {leaked}")
     for op, params in ADMIN_ONLY_PROBES.items():
         for caller, headers in w.callers.items():
