@@ -198,9 +198,11 @@ def test_service_environment(services: dict[str, Any], name: str, port: int) -> 
     assert env["LASTMETER_HOST"] == "0.0.0.0"
     assert env["LASTMETER_ENV"] == "prod"
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert env["DATABASE_URL"] == ("postgresql://postgres:${POSTGRES_PASSWORD:-lastmeter}@postgres:5432/postgres")
-    # `:?` = compose refuses to start without it; no default secret can slip through.
-    assert env["LASTMETER_TOKEN_SECRET"].startswith("${LASTMETER_TOKEN_SECRET:?")
+    assert env["LASTMETER_LOG_JSON"] == "true"
+    # Secrets come only as Docker secrets (files), never as values in the environment.
+    assert env["LASTMETER_SECRETS_DIR"] == "/run/secrets"
+    assert not {"LASTMETER_TOKEN_SECRET", "DATABASE_URL"} & set(env)
+    assert set(services[name]["secrets"]) == {"lastmeter_token_secret", "database_url"}
 
 
 # --- infrastructure and init --------------------------------------------------------------
@@ -223,7 +225,8 @@ def test_kafka_is_a_single_node_kraft_broker(services: dict[str, Any]) -> None:
 def test_postgres_is_health_checked_and_persistent(compose: dict[str, Any], services: dict[str, Any]) -> None:
     postgres = services["postgres"]
     assert postgres["image"] == "postgres:16"
-    assert _env(postgres)["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-lastmeter}"
+    assert _env(postgres) == {"POSTGRES_PASSWORD_FILE": "/run/secrets/postgres_password"}
+    assert postgres["secrets"] == ["postgres_password"]
     assert "pg_isready" in _healthcheck_command(postgres)
     volume = postgres["volumes"][0].split(":")[0]
     assert volume in compose["volumes"], "data must live in a named volume"
@@ -240,7 +243,13 @@ def test_init_prepares_the_system_once_infrastructure_is_healthy(
     # The services wait for init to exit 0; they must share its image and settings.
     assert init["build"] == services["intake"]["build"]
     assert init["image"] == services["intake"]["image"]
-    assert _env(init)["DATABASE_URL"] == _env(services["intake"])["DATABASE_URL"]
+    env = _env(init)
+    shared_env = {k: v for k, v in _env(services["intake"]).items() if k != "LASTMETER_PORT"}
+    assert env.items() >= shared_env.items(), "init must see the broker, database and secrets the services see"
+    # prod: init registers the admin key from its secret and mints no demo keys.
+    assert env["LASTMETER_ENV"] == "prod"
+    assert env["LASTMETER_ADMIN_KEY_FILE"] == "/run/secrets/lastmeter_admin_key"
+    assert set(init["secrets"]) == {"lastmeter_token_secret", "database_url", "lastmeter_admin_key"}
 
 
 # --- gateway ------------------------------------------------------------------------------
@@ -324,3 +333,120 @@ def test_topic_plan_matches_the_broker_settings(services: dict[str, Any]) -> Non
     assert {entry["partitions"] for entry in plan["audience_topics"]} == {AUDIENCE_PARTITIONS}
     patterns = {entry["pattern"] for entry in plan["audience_topics"]}
     assert patterns == {"dept.<code>", "team.<code>", "street.<code>"}
+
+
+# --- what an operator relies on: secrets, restarts, limits, logs, state -------------------
+
+
+def test_secrets_are_docker_secrets_from_files_outside_the_image(compose: dict[str, Any]) -> None:
+    declared = compose["secrets"]
+    assert set(declared) == {"lastmeter_token_secret", "lastmeter_admin_key", "postgres_password", "database_url"}
+    for name, secret in declared.items():
+        assert secret == {"file": f"./secrets/{name}"}, name
+    used = {s for service in compose["services"].values() for s in service.get("secrets", [])}
+    assert used == set(declared), "every secret is used, and only declared ones"
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert "secrets" in ignored, "the secrets must never be part of a build context"
+    assert "secrets/" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    script = (ROOT / "deploy" / "compose-secrets.sh").read_text(encoding="utf-8")
+    assert all(f"write {name} " in script for name in declared), "deploy/compose-secrets.sh makes every secret"
+
+
+def test_no_secret_value_is_in_any_environment(services: dict[str, Any]) -> None:
+    """Secret-looking settings may only point at a secret file, never carry the value."""
+    for name, service in services.items():
+        for var, value in _env(service).items():
+            if re.search(r"PASSWORD|SECRET|TOKEN|_KEY|DATABASE_URL", var) and not var.startswith("KAFKA_"):
+                assert value.startswith("/run/secrets"), f"{name}: {var}={value!r} is not a secret file"
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert "${POSTGRES_PASSWORD" not in text
+    assert "${LASTMETER_TOKEN_SECRET" not in text
+
+
+def test_long_running_containers_restart_and_the_one_shot_does_not(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        expected = "no" if name == "init" else "unless-stopped"
+        assert service.get("restart", "no") == expected, name
+
+
+def test_every_container_has_resource_limits(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        limits = service["deploy"]["resources"]["limits"]
+        assert float(limits["cpus"]) > 0, name
+        assert re.fullmatch(r"\d+[MG]", limits["memory"]), name
+    for name in SERVICE_PORTS:
+        assert services[name]["deploy"]["resources"]["reservations"]["memory"], name
+
+
+def test_logs_are_json_on_the_container_output_and_rotated(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        assert service["logging"]["driver"] == "json-file", name
+        assert service["logging"]["options"]["max-size"], name
+    for name in (*SERVICE_PORTS, "init"):
+        assert _env(services[name])["LASTMETER_LOG_JSON"] == "true", name
+
+
+def test_state_lives_in_named_volumes_so_down_and_up_keep_every_case(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    mounts = {name: [str(v).split(":") for v in services[name]["volumes"]] for name in INFRA}
+    assert ["postgres-data", "/var/lib/postgresql/data"] in mounts["postgres"]
+    assert ["kafka-data", "/var/lib/kafka/data"] in mounts["kafka"]
+    assert _env(services["kafka"])["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
+    assert {"postgres-data", "kafka-data"} <= set(compose["volumes"])
+    # Nothing of ours keeps state in its container: no volumes, and a read-only root filesystem.
+    for name in (*SERVICE_PORTS, "init"):
+        assert "volumes" not in services[name], name
+        assert services[name]["read_only"] is True, name
+        assert services[name]["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in services[name]["security_opt"], name
+
+
+def _service_body_limits() -> dict[tuple[int, str], int]:
+    """(port, path prefix) -> the largest body the service itself accepts, from the settings classes."""
+    from services.intake.settings import IntakeSettings
+    from services.intake.survey_api import PATH as SURVEY_PATH
+    from services.routing.settings import RoutingSettings
+    from shared.settings import ServiceSettings
+
+    default = ServiceSettings.model_fields["max_body_bytes"].default
+    limits = {(port, "/"): default for port in SERVICE_PORTS.values()}
+    limits[(SERVICE_PORTS["intake"], SURVEY_PATH)] = IntakeSettings.model_fields["survey_max_bytes"].default
+    limits[(SERVICE_PORTS["routing"], "/v1/catalogue")] = RoutingSettings.model_fields["max_catalogue_bytes"].default
+    return limits
+
+
+def _nginx_size(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kKmM]?)", value).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit.lower()]
+
+
+def _nginx_body_limits() -> dict[tuple[int, str], int]:
+    """(port, location prefix) -> client_max_body_size in force there (http level, else the location's)."""
+    conf = re.sub(r"#[^\n]*", "", NGINX_CONF.read_text(encoding="utf-8"))
+    (http_level,) = re.findall(r"^\s{4}client_max_body_size\s+(\w+)\s*;", conf, re.M)
+    limits: dict[tuple[int, str], int] = {}
+    for body in _nginx_servers(conf):
+        port = int(re.search(r"listen\s+(\d+)\s*;", body).group(1))  # type: ignore[union-attr]
+        for path, block in re.findall(r"location\s+(/[\w/.-]*)\s*\{([^}]*)\}", body):
+            size = re.search(r"client_max_body_size\s+(\w+)\s*;", block)
+            limits[(port, path)] = _nginx_size(size.group(1) if size else http_level)
+    return limits
+
+
+def test_gateway_body_limits_follow_each_services_own() -> None:
+    """Each location lets through a little more than its service accepts, so the service's JSON 413 answers."""
+    service, gateway = _service_body_limits(), _nginx_body_limits()
+    for (port, path), accepted in service.items():
+        assert (port, path) in gateway, f"nginx has no location {path} on {port}"
+        allowed = gateway[(port, path)]
+        assert accepted < allowed <= accepted + 2 * 1024 * 1024, f"{port}{path}: service {accepted}, nginx {allowed}"
+    survey = gateway[(SERVICE_PORTS["intake"], "/v1/surveys")]
+    assert survey > 20 * 1024 * 1024, "survey uploads of 20 MiB must pass the gateway"
+
+
+def test_gateway_answers_its_own_413_in_the_services_error_format() -> None:
+    for body in _nginx_servers(NGINX_CONF.read_text(encoding="utf-8")):
+        assert re.search(r"error_page\s+413\s+@too_large\s*;", body)
+        text = re.search(r"return\s+413\s+'([^']*)'\s*;", body).group(1)  # type: ignore[union-attr]
+        assert json.loads(text)["error"] == "payload_too_large"
