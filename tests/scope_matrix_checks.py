@@ -24,6 +24,8 @@ from tests.scope_matrix_support import (
     personal_data,
 )
 
+# The header a cookie-authenticated request must carry on unsafe methods (shared/session.py).
+CSRF_HEADER = "X-Lastmeter-CSRF"
 # Callers outside the scope of the other resident's case too (its department and street are in scope of it).
 OUTSIDE_OTHER = frozenset({"anonymous", "a volunteer team not assigned"})
 
@@ -110,6 +112,17 @@ def _all_clocks(view: dict[str, Any]) -> bool:
     return view.get("sla_state") is not None
 
 
+async def session_of(w: World, key: str) -> dict[str, str]:
+    """Headers that authenticate by the dashboard's session cookie for this key (and pass its CSRF check)."""
+    transport = httpx.ASGITransport(app=w.apps["notify"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        resp = await client.post("/v1/session", json={"key": key}, headers={CSRF_HEADER: "1"})
+    assert resp.status_code == 200, resp.text
+    cookie = "; ".join(f"{name}={value}" for name, value in resp.cookies.items())
+    assert cookie, resp.headers
+    return {"Cookie": cookie, CSRF_HEADER: "1"}
+
+
 def closed_port() -> int:
     """A local port nothing listens on."""
     with socket.socket() as s:
@@ -120,7 +133,8 @@ def closed_port() -> int:
 async def call(
     w: World, op: Op, *, headers: dict[str, str], path: str, params: dict[str, str] | None = None, **kw: Any
 ) -> httpx.Response:
-    """Send one operation to its service."""
+    """Send one operation to its service, with only the credentials in `headers` (no cookie jar)."""
+    w.clients[op.service].cookies.clear()
     return await w.clients[op.service].request(op.method, path, headers=headers, params=params, **kw)
 
 

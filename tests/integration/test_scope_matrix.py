@@ -35,6 +35,7 @@ from tests.scope_matrix_checks import (
     closed_port,
     fillers,
     refused,
+    session_of,
     settled,
     submit,
     survey_refused,
@@ -256,11 +257,13 @@ async def test_every_operation_refuses_callers_outside_its_scope(world: World, k
         "a volunteer team not assigned": bearer(keys["teams"][OTHER_TEAM]),
         "another street office": bearer(keys["street_offices"]["wanxing"]),
         "a grid worker of another street": bearer(keys["grid_workers"]["wanxing"]),
+        "another street office, by session cookie": await session_of(w, keys["street_offices"]["wanxing"]),
     }
     # The callers are real: each reads what is its own.
     assert (await w.clients["intake"].get(f"/v1/cases/{other.case_id}", headers=bearer(other.token))).status_code == 200
-    water = w.callers["another department"]
-    assert (await w.clients["routing"].get(f"/v1/cases/{other.case_id}", headers=water)).status_code == 200
+    for kind in ("another department", "another street office", "another street office, by session cookie"):
+        own = await w.clients["routing"].get(f"/v1/cases/{other.case_id}", headers=w.callers[kind])
+        assert own.status_code == 200, (kind, own.text)
 
     # The cases' street office subscribes a webhook, so the delivery log has rows of the cases.
     hook = f"http://127.0.0.1:{closed_port()}/hook"
