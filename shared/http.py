@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal, Role
 from shared.retry import is_transient
+from shared.session import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, verify_session
 
 log = structlog.get_logger(__name__)
 
@@ -203,28 +204,62 @@ class RequestContextMiddleware:
 
 
 async def authenticate(request: Request) -> Principal:
-    """The caller behind `Authorization: Bearer <API key or access token>`; 401 without one."""
+    """The caller behind `Authorization: Bearer <key or token>` or the dashboard's session cookie; 401 without.
+
+    Credentials never come from the URL: query strings end up in logs, histories and Referer headers.
+    """
+    runtime = request.app.state.runtime
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        # EventSource cannot set headers, so SSE clients may pass the key as ?access_token=.
-        credential = request.query_params.get("access_token", "")
-        if not credential:
+    if scheme.lower() == "bearer" and credential.strip():
+        principal = await runtime.keys.authenticate(credential.strip())
+        if principal is None:
             raise ApiError(
                 401,
                 "unauthorized",
-                "missing credentials: send 'Authorization: Bearer <key>'",
-                fields=[{"field": "Authorization", "message": "missing"}],
+                "unknown, expired or revoked API key or access token",
+                fields=[{"field": "Authorization", "message": "not a valid key or token"}],
             )
-    principal = await request.app.state.runtime.keys.authenticate(credential.strip())
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        principal = await _session_principal(request, runtime, cookie)
+    else:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing credentials: send 'Authorization: Bearer <key>' or log in to the dashboard",
+            fields=[{"field": "Authorization", "message": "missing"}],
+        )
+    structlog.contextvars.bind_contextvars(principal=principal.name or principal.role)
+    return principal
+
+
+async def _session_principal(request: Request, runtime: Any, cookie: str) -> Principal:
+    """The principal of a session cookie; unsafe methods must also carry the CSRF header."""
+    now = runtime.clock.now().timestamp()
+    session = verify_session(cookie, secret=runtime.settings.token_secret.get_secret_value(), now=now)
+    if session is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "the session has expired or is not valid: log in again",
+            fields=[{"field": SESSION_COOKIE, "message": "expired or not valid"}],
+        )
+    if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
+        raise ApiError(
+            403,
+            "forbidden",
+            f"a request authenticated by the session cookie must send the header '{CSRF_HEADER}: 1'",
+            fields=[{"field": CSRF_HEADER, "message": "missing"}],
+        )
+    principal: Principal | None = await runtime.keys.principal_for_key_id(session.key_id)
     if principal is None:
         raise ApiError(
             401,
             "unauthorized",
-            "unknown or revoked API key or access token",
-            fields=[{"field": "Authorization", "message": "not a valid key or token"}],
+            "the key of this session is expired or revoked",
+            fields=[{"field": SESSION_COOKIE, "message": "its key is no longer valid"}],
         )
-    structlog.contextvars.bind_contextvars(principal=principal.name or principal.role)
+    request.state.session = session
     return principal
 
 

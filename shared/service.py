@@ -30,6 +30,7 @@ from shared.http import BodyLimitMiddleware, RequestContextMiddleware, install_e
 from shared.kafka import make_producer
 from shared.logging import configure_logging
 from shared.outbox import Outbox, OutboxRelay
+from shared.session import CSRF_HEADER
 from shared.settings import ServiceSettings
 from shared.topics import CATALOGUE_EVENTS
 
@@ -211,11 +212,14 @@ def build_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
+    origins = runtime.settings.cors_origins
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=runtime.settings.cors_origins,
+        allow_origins=origins,
+        # The session cookie crosses origins only to origins named one by one: with "*" no credentials.
+        allow_credentials="*" not in origins,
         allow_methods=["GET", "POST", "PUT", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", CSRF_HEADER],
     )
     app.add_middleware(BodyLimitMiddleware, default_limit=runtime.settings.max_body_bytes, limits=body_limits)
     app.add_middleware(RequestContextMiddleware)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.settings import ServiceSettings
 
@@ -15,6 +17,15 @@ class NotifySettings(ServiceSettings):
     # SSE: a client whose queue fills (it does not read) is dropped; it reconnects with Last-Event-ID.
     sse_queue_size: int = 1000
     sse_heartbeat_seconds: float = 15.0
+    # Streams per key in one notify process (429 above it); the bench's thousand clients raise it.
+    sse_max_streams_per_key: int = Field(10, ge=1)
+    # How often open streams' keys are re-checked: a revoked or expired key's streams end within this.
+    sse_key_check_seconds: float = Field(2.0, gt=0, le=60)
+    # Last-Event-ID further back than this many stream ids gets a `resync` event instead of a replay.
+    sse_replay_max_rows: int = Field(1000, ge=0, le=100_000)
+    # The dashboard's session cookie: its lifetime, and Secure (None: when the request came over https).
+    session_ttl_seconds: float = Field(8 * 3600.0, gt=0, le=7 * 24 * 3600.0)
+    session_cookie_secure: bool | None = None
     # Webhooks go only to public addresses. Loopback only when set explicitly (tests, `make run`), never
     # in prod; private, link-local and metadata ranges are refused whatever this says.
     webhook_allow_loopback: bool = False
@@ -52,6 +63,20 @@ class NotifySettings(ServiceSettings):
     sms_provider: str = "dev"
     # The dashboard reads the three rates from sla; the browser calls this URL directly (CORS).
     dashboard_sla_url: str = "http://127.0.0.1:8003"
+
+    @field_validator("dashboard_sla_url")
+    @classmethod
+    def _sla_url_is_an_origin(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("LASTMETER_DASHBOARD_SLA_URL must be an http(s) URL such as https://sla.example.org")
+        return value.rstrip("/")
+
+    @property
+    def dashboard_sla_origin(self) -> str:
+        """The sla origin the dashboard may connect to (its Content-Security-Policy names it)."""
+        parts = urlsplit(self.dashboard_sla_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def loopback_allowed(self) -> bool:

@@ -1,12 +1,14 @@
 // The street office's live dashboard: plain JS, no build step, no network beyond notify and sla.
+// The key is typed once and POSTed to /v1/session, which answers with an HttpOnly session cookie: the
+// page never keeps the key (no storage, no URL). Service URLs come from /v1/dashboard/config only.
 (() => {
   "use strict";
-  const KEY_STORE = "lastmeter.key";
-  const LANG_STORE = "lastmeter.lang";
+  const LANG_STORE = "lastmeter.lang"; // the one thing kept in localStorage: the chosen language
+  const CSRF = { "X-Lastmeter-CSRF": "1" };
   const PAGE = 50;
   const COLORS = ["#3aa0ff", "#2ecc8f", "#f5b83d", "#ff5d5d", "#b483ff", "#4dd4e6", "#ff8fb1", "#a3d65c", "#e0884a", "#8da0bd"];
   const state = {
-    key: sessionStorage.getItem(KEY_STORE), lang: localStorage.getItem(LANG_STORE) || "zh",
+    lang: localStorage.getItem(LANG_STORE) === "en" ? "en" : "zh",
     config: null, offset: 0, total: 0, source: null, feed: [], refreshTimer: null, slowTimer: null, seen: new Set(),
   };
   const $ = (id) => document.getElementById(id);
@@ -35,8 +37,8 @@
   async function api(path, params) {
     const url = new URL(path, location.origin);
     for (const [k, v] of Object.entries(params || {})) if (v !== "" && v != null) url.searchParams.set(k, v);
-    const resp = await fetch(url, { headers: { Authorization: `Bearer ${state.key}` } });
-    if (resp.status === 401) { logout(t("badKey")); throw new Error("unauthorized"); }
+    const resp = await fetch(url, { credentials: "same-origin" });
+    if (resp.status === 401) { ended(state.config ? t("sessionEnded") : ""); throw new Error("unauthorized"); }
     if (!resp.ok) throw new Error(`${path}: HTTP ${resp.status}`);
     return resp.json();
   }
@@ -61,12 +63,41 @@
     $("login-error").textContent = message || "";
     $("login-key").focus();
   }
-  function logout(message) {
-    sessionStorage.removeItem(KEY_STORE);
-    state.key = null;
+  // The session is over (logged out, expired or its key revoked): stop everything and ask again.
+  function ended(message) {
     if (state.source) state.source.close();
+    state.source = null;
+    clearInterval(state.slowTimer);
+    clearTimeout(state.refreshTimer);
+    clearTimeout(state.chartTimer);
+    state.chartTimer = null;
+    state.config = null;
     setLive("offline");
     showLogin(message);
+  }
+  async function login(key) {
+    $("login-submit").disabled = true;
+    try {
+      const resp = await fetch("/v1/session", {
+        method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json", ...CSRF },
+        body: JSON.stringify({ key }),
+      });
+      if (resp.status === 401 || resp.status === 422) { showLogin(t("badKey")); return; }
+      if (resp.status === 403) { showLogin(t("notStaff")); return; }
+      if (!resp.ok) { showLogin(`HTTP ${resp.status}`); return; }
+      await start();
+    } catch (err) {
+      showLogin(String(err.message || err));
+    } finally {
+      $("login-submit").disabled = false;
+    }
+  }
+  async function logout() {
+    try {
+      await fetch("/v1/session/logout", { method: "POST", credentials: "same-origin", headers: CSRF });
+    } finally {
+      ended("");
+    }
   }
   async function start() {
     try {
@@ -76,6 +107,7 @@
       return;
     }
     $("login").hidden = true;
+    $("login-error").textContent = "";
     const st = state.config.street;
     $("street-name").textContent = st ? (state.lang === "en" ? st.name_en : st.name) : state.config.principal.name;
     fillFilters();
@@ -171,12 +203,20 @@
   }
   function connect() {
     if (state.source) state.source.close();
-    // EventSource cannot send headers; notify accepts the key as access_token for the stream.
-    const source = new EventSource(`/v1/stream?access_token=${encodeURIComponent(state.key)}`);
+    // Same origin: the browser sends the session cookie with the stream; no key in the URL.
+    const source = new EventSource("/v1/stream");
     state.source = source;
     source.onopen = () => setLive("live");
-    source.onerror = () => setLive(source.readyState === EventSource.CLOSED ? "offline" : "reconnecting");
+    source.onerror = () => {
+      setLive(source.readyState === EventSource.CLOSED ? "offline" : "reconnecting");
+      // A refused reconnect (401: the session ended) closes the source; the config call tells why.
+      if (source.readyState === EventSource.CLOSED && state.source === source) api("/v1/dashboard/config").catch(() => {});
+    };
     for (const type of state.config.event_types) source.addEventListener(type, onEvent);
+    // Too far behind to replay: reload the panels and carry on live from the position given.
+    source.addEventListener("resync", () => { refreshCases(); refreshOverview(); refreshSlow(); });
+    // The server ended the stream: its key was revoked or the session expired.
+    source.addEventListener("end", () => { source.close(); ended(t("sessionEnded")); });
   }
   function onEvent(msg) {
     const envelope = JSON.parse(msg.data);
@@ -214,16 +254,12 @@
   }
 
   // ---- rates (from sla), demand chart, supply vs demand ---------------------------------------
-  function slaUrl() {
-    const fromQuery = new URLSearchParams(location.search).get("sla");
-    if (fromQuery) localStorage.setItem("lastmeter.slaUrl", fromQuery);
-    return (fromQuery || localStorage.getItem("lastmeter.slaUrl") || state.config.sla_url || "").replace(/\/$/, "");
-  }
   async function refreshRates() {
-    const base = slaUrl();
+    // Only the URL notify's settings name (the page's Content-Security-Policy allows no other).
+    const base = (state.config.sla_url || "").replace(/\/$/, "");
     try {
       const resp = await fetch(`${base}/v1/rates?dimension=department&period=month`, {
-        headers: { Authorization: `Bearer ${state.key}` }, signal: AbortSignal.timeout(5000),
+        credentials: "include", signal: AbortSignal.timeout(5000),
       });
       if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
       const body = await resp.json();
@@ -248,10 +284,11 @@
     }).sort((a, b) => b.score - a.score);
     if (!rows.length) { $("rates-body").innerHTML = `<div class="notice" data-rates="empty">${esc(t("noRates"))}</div>`; return; }
     const cell = (n) => (n == null ? `<td class="num muted">–</td>` :
-      `<td class="num"><div class="rate"><div class="bar"><span style="width:${Math.max(0, Math.min(100, n)).toFixed(0)}%"></span></div>${n.toFixed(1)}%</div></td>`);
+      `<td class="num"><div class="rate"><div class="bar"><span data-w="${Math.max(0, Math.min(100, n)).toFixed(0)}"></span></div>${n.toFixed(1)}%</div></td>`);
     $("rates-body").innerHTML = `<table class="rank-table" data-rates="table"><thead><tr><th>${esc(t("rank"))}</th><th>${esc(t("department"))}</th>
       <th>${esc(t("response"))}</th><th>${esc(t("resolution"))}</th><th>${esc(t("satisfaction"))}</th><th>${esc(t("dispatched"))}</th></tr></thead>
       <tbody>${rows.map((x, i) => `<tr><td>${i + 1}</td><td>${esc(named(state.config.departments, x.code))}</td>${x.v.map(cell).join("")}<td class="num">${esc(x.n ?? "")}</td></tr>`).join("")}</tbody></table>`;
+    applyStyles($("rates-body"));
   }
   async function refreshSlow() {
     refreshRates();
@@ -282,19 +319,27 @@
       if (i % 2 === 0 || d.days.length <= 10) svg += `<text x="${L + i * bw + bw / 2}" y="${H - 6}" fill="#8da0bd" font-size="10" text-anchor="middle">${day.slice(5)}</text>`;
     });
     $("demand-chart").innerHTML = svg + "</svg>";
-    $("demand-legend").innerHTML = series.map((s, k) => `<span><i style="background:${COLORS[k % COLORS.length]}"></i>${esc(categoryName(s.category))} ${s.counts.reduce((a, b) => a + b, 0)}</span>`).join("");
+    const legend = $("demand-legend");
+    legend.innerHTML = series.map((s, k) => `<span><i data-bg="${COLORS[k % COLORS.length]}"></i>${esc(categoryName(s.category))} ${s.counts.reduce((a, b) => a + b, 0)}</span>`).join("");
+    applyStyles(legend);
   }
   function renderSupply() {
     const s = state.supply;
     if (!s) return;
     if (!s.skills.length) { $("supply-chart").innerHTML = `<div class="notice">${esc(t("noSupply"))}</div>`; return; }
     const max = Math.max(1, ...s.skills.map((x) => Math.max(x.capacity, x.demand)));
-    const head = `<div class="legend"><span><i style="background:var(--ok)"></i>${esc(t("capacity"))}</span><span><i style="background:var(--warn)"></i>${esc(t("demandOpen"))}</span><span>${esc(t("gap"))}</span></div>`;
+    const head = `<div class="legend"><span><i class="cap"></i>${esc(t("capacity"))}</span><span><i class="dem"></i>${esc(t("demandOpen"))}</span><span>${esc(t("gap"))}</span></div>`;
     $("supply-chart").innerHTML = head + s.skills.map((x) => `<div class="supply-row" data-skill="${esc(x.skill)}">
       <span>${esc(x.skill)}</span>
-      <div class="bars"><div class="bar cap"><span style="width:${(100 * x.capacity) / max}%"></span></div>
-      <div class="bar dem"><span style="width:${(100 * x.demand) / max}%"></span></div></div>
+      <div class="bars"><div class="bar cap"><span data-w="${(100 * x.capacity) / max}"></span></div>
+      <div class="bar dem"><span data-w="${(100 * x.demand) / max}"></span></div></div>
       <span class="gap ${x.gap > 0 ? "pos" : "neg"}">${x.gap > 0 ? "+" : ""}${x.gap}</span></div>`).join("");
+    applyStyles($("supply-chart"));
+  }
+  // Widths and colours are set through the CSSOM: the page's CSP refuses inline style attributes.
+  function applyStyles(root) {
+    root.querySelectorAll("[data-w]").forEach((el) => { el.style.width = `${Number(el.dataset.w) || 0}%`; });
+    root.querySelectorAll("[data-bg]").forEach((el) => { el.style.background = el.dataset.bg; });
   }
   function renderAll() { renderCases(); renderFeed(false); renderRates(); renderDemand(); renderSupply(); }
 
@@ -303,9 +348,10 @@
   $("logout").addEventListener("click", () => logout());
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    state.key = $("login-key").value.trim();
-    sessionStorage.setItem(KEY_STORE, state.key);
-    start();
+    const input = $("login-key");
+    const key = input.value.trim();
+    input.value = ""; // the key leaves the page once, in the login request's body
+    if (key) login(key); else showLogin(t("badKey"));
   });
   for (const id of ["f-category", "f-community", "f-assignee", "f-sla"]) {
     $(id).addEventListener("change", () => { state.offset = 0; refreshCases(); });
@@ -317,5 +363,5 @@
   setInterval(() => { $("clock").textContent = new Date().toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN", { hour12: false }); }, 1000);
   state.firstRender = true;
   applyLanguage();
-  if (state.key) start(); else showLogin();
+  start(); // a live session cookie opens the dashboard straight away; otherwise the login form shows
 })();
