@@ -117,6 +117,8 @@ async def running_stack(
             "LASTMETER_RATE_LIMIT_BURST": "1000000000",
             "LASTMETER_RATE_LIMIT_PER_MINUTE": "1000000000",
             "LASTMETER_TOKEN_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,  # a random secret per bench run
+            # The SSE measure holds a thousand streams with one street office key; the cap stays on the path.
+            "LASTMETER_SSE_MAX_STREAMS_PER_KEY": "5000",
         }
         group = ServiceGroup(env=env, log_dir=workdir / "logs")
         stack = BenchStack(

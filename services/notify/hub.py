@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -25,6 +26,16 @@ from shared.retry import Backoff
 
 log = structlog.get_logger(__name__)
 GAP_GRACE_SECONDS = 5.0
+# Which of these credentials are still valid (KeyStore.active_key_ids).
+ActiveKeyIds = Callable[[Collection[str]], Awaitable[set[str]]]
+
+
+class TooManyStreams(Exception):
+    """This key already holds as many streams as it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this key already has {limit} open streams, the most it may hold")
+        self.limit = limit
 
 
 @dataclass(eq=False)
@@ -36,6 +47,8 @@ class Subscriber:
     dropped: bool = False
     case_id: str | None = None  # only this case's events
     types: tuple[str, ...] = ()  # only these event types (empty: all)
+    not_after: float | None = None  # Unix time the stream must end by (its session's expiry)
+    ended: str | None = None  # why the hub ended it: "slow", "revoked" or "expired"
 
     def wants(self, row: asyncpg.Record, audience: Audience | None = None) -> bool:
         """Whether this client asked for the row and may see it (`audience` when already built)."""
@@ -90,12 +103,30 @@ class StreamHub:
         self.dropped = 0
 
     def subscribe(
-        self, principal: Principal, *, queue_size: int = 1000, case_id: str | None = None, types: tuple[str, ...] = ()
+        self,
+        principal: Principal,
+        *,
+        queue_size: int = 1000,
+        case_id: str | None = None,
+        types: tuple[str, ...] = (),
+        max_per_key: int | None = None,
+        not_after: float | None = None,
     ) -> Subscriber:
-        """Register a live client; events it may see are queued for it from now on."""
-        sub = Subscriber(principal=principal, queue=asyncio.Queue(queue_size), case_id=case_id, types=types)
+        """Register a live client; events it may see are queued for it from now on.
+
+        Raises TooManyStreams when the key already holds `max_per_key` streams in this process.
+        """
+        if max_per_key is not None and self.streams_of(principal.key_id) >= max_per_key:
+            raise TooManyStreams(max_per_key)
+        sub = Subscriber(
+            principal=principal, queue=asyncio.Queue(queue_size), case_id=case_id, types=types, not_after=not_after
+        )
         self._subscribers.add(sub)
         return sub
+
+    def streams_of(self, key_id: str | None) -> int:
+        """How many open streams this credential holds here."""
+        return sum(1 for sub in self._subscribers if sub.principal.key_id == key_id)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
@@ -146,6 +177,44 @@ class StreamHub:
     def clients(self) -> int:
         return len(self._subscribers)
 
+    async def watch_keys(self, active_key_ids: ActiveKeyIds, *, interval: float, now: Callable[[], float]) -> None:
+        """Until cancelled: every `interval` s, end the streams whose key was revoked or expired."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check_keys(active_key_ids, now=now())
+            except Exception as exc:
+                # A failed check ends nothing: the next one retries, and new requests still authenticate.
+                log.warning("SSE key check failed", error=str(exc))
+
+    async def check_keys(self, active_key_ids: ActiveKeyIds, *, now: float) -> int:
+        """End the streams whose credential is no longer valid or whose session ran out; return how many."""
+        subs = list(self._subscribers)
+        if not subs:
+            return 0
+        held = {sub.principal.key_id for sub in subs if sub.principal.key_id}
+        active = await active_key_ids(held) if held else set()
+        ended = 0
+        for sub in subs:
+            if sub.principal.key_id not in active:
+                self._end(sub, "revoked")
+                ended += 1
+            elif sub.not_after is not None and now >= sub.not_after:
+                self._end(sub, "expired")
+                ended += 1
+        return ended
+
+    def _end(self, sub: Subscriber, reason: str) -> None:
+        """Stop feeding a client and wake its response, which then closes."""
+        sub.ended = reason
+        self._subscribers.discard(sub)
+        while True:
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
+                return
+            with contextlib.suppress(asyncio.QueueEmpty):
+                sub.queue.get_nowait()
+
     def _dispatch(self, row: asyncpg.Record) -> None:
         # Built and rendered once per row, not once per client: a thousand clients share them.
         audience = audience_of_row(row)
@@ -162,7 +231,4 @@ class StreamHub:
                 sub.dropped = True
                 self.dropped += 1
                 log.info("slow SSE client dropped", principal=sub.principal.name or sub.principal.role)
-                self._subscribers.discard(sub)
-                with contextlib.suppress(asyncio.QueueFull):
-                    sub.queue.get_nowait()
-                    sub.queue.put_nowait(None)
+                self._end(sub, "slow")

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from services.notify.store import STREAM_COLUMNS
 from shared.auth import Principal
 
 SORTS = {
@@ -119,3 +120,13 @@ async def open_by_category(conn: asyncpg.Pool, *, where: Where) -> dict[str, int
         *where.args,
     )
     return {r["category"]: r["n"] for r in rows}
+
+
+async def stream_between(conn: asyncpg.Pool, *, after_id: int, until_id: int, limit: int) -> list[asyncpg.Record]:
+    """Stream rows with `after_id < id <= until_id`, oldest first, at most `limit` of them (a replay)."""
+    return await conn.fetch(
+        f"SELECT {STREAM_COLUMNS} FROM stream WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
+        after_id,
+        until_id,
+        limit,
+    )
