@@ -200,18 +200,22 @@ async def post_request(format_: str, request: Request, rt: Runtime) -> Response:
     if not _is_form(request):
         got = request.headers.get("content-type") or "none"
         raise Open311Error(400, f"body must be form-encoded (application/x-www-form-urlencoded), got {got}")
+    if "api_key" in request.query_params:
+        raise Open311Error(400, "api_key: send it in the form body, never in the URL (logs keep URLs)")
     multi = await request.form()
-    pairs = [(k, _clean_field(k, v)) for k, v in multi.multi_items() if isinstance(v, str)]
+    raw = [(k, v) for k, v in multi.multi_items() if isinstance(v, str)]
+    api_key = next((v.strip() for k, v in raw if k == "api_key" and v.strip()), None)
+    principal = await rt.keys.authenticate(api_key) if api_key is not None else None
+    # First of all, before the key or the fields are judged: a bad request costs its sender a
+    # token too, and guessing keys costs the guesser's address.
+    refusal = check_submission(rt, request, principal)
+    if refusal is not None:
+        raise Open311Error(429, refusal.message(), headers=refusal.headers())
+    pairs = [(k, _clean_field(k, v)) for k, v in raw]
     form: dict[str, list[str]] = {}
     for name, value in [*((k, _clean_field(k, v)) for k, v in request.query_params.multi_items()), *pairs]:
         form.setdefault(name, []).append(value)
     _check_jurisdiction(rt, _one(form, "jurisdiction_id"))
-    api_key = _one(form, "api_key")
-    principal = await rt.keys.authenticate(api_key) if api_key is not None else None
-    # Before the key is judged: guessing keys costs the guesser's address its tokens too.
-    refusal = check_submission(rt, request, principal)
-    if refusal is not None:
-        raise Open311Error(429, refusal.message(), headers=refusal.headers())
     if api_key is None:
         raise Open311Error(403, "api_key: required")
     if principal is None or principal.case_id is not None:

@@ -401,6 +401,9 @@ async def test_public_reads_show_a_public_feed_and_staff_in_scope_see_the_rest(
         in_url = await client.get(path, params={"api_key": office})
         assert in_url.status_code == 400
         assert _errors(in_url, fmt)[0]["description"].startswith("api_key: never in a URL")
+    posted = await client.post(f"{V2}/requests.{fmt}", params={"api_key": office}, data={"service_code": "pothole"})
+    assert posted.status_code == 400
+    assert "never in the URL" in _errors(posted, fmt)[0]["description"]
 
 
 async def test_a_vulnerable_residents_case_shows_no_place_and_no_note_publicly(
