@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -72,9 +73,13 @@ def stack(env: dict[str, str], keys: dict[str, Any], tmp_path: Path) -> Iterator
     ports = {name: free_port() for name in ("intake", "routing", "sla", "notify")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
+        extra = {
+            "notify": {"LASTMETER_DASHBOARD_SLA_URL": urls["sla"]},
+            # sla lets the dashboard's origin read with the session cookie (and no other origin).
+            "sla": {"LASTMETER_CORS_ORIGINS": json.dumps([urls["notify"]])},
+        }
         for name, port in ports.items():
-            extra = {"LASTMETER_DASHBOARD_SLA_URL": urls["sla"]} if name == "notify" else None
-            group.start(name, port=port, extra_env=extra)
+            group.start(name, port=port, extra_env=extra.get(name))
         group.wait_ready(timeout=60)
         yield urls
     finally:
@@ -107,15 +112,20 @@ async def test_street_office_sees_a_need_arrive_live_and_its_sla_state_change(
 ) -> None:
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    key = keys["street_offices"]["wanxing"]
     await page.goto(f"{stack['notify']}/dashboard")
     await page.wait_for_selector("#login:not([hidden])")  # the script is running and asks for a key
     await page.fill("#login-key", "not-a-key")
     await page.click("#login-submit")
     await page.wait_for_selector("#login-error:has-text('密钥无效')")
-    await page.fill("#login-key", keys["street_offices"]["wanxing"])
-    await page.click("#login-submit")
+    await page.screenshot(path=str(artifacts / "dashboard-login.png"))
+    # By keyboard: the key field has the focus; type the key and press Enter.
+    assert await page.evaluate("document.activeElement.id") == "login-key"
+    await page.keyboard.type(key)
+    await page.keyboard.press("Enter")
     await page.wait_for_selector("#live.on", timeout=20000)
     assert await page.text_content("#street-name") == "万兴街道"
+    await _assert_no_key_in_the_page(page, key)
 
     async with httpx.AsyncClient(timeout=10) as client:
         case_id = await _submit(client, stack["intake"], "gas_smell", "jinrongjie", "金融街1号楼道里有很浓的燃气味")
@@ -147,18 +157,19 @@ async def test_street_office_sees_a_need_arrive_live_and_its_sla_state_change(
         await page.wait_for_selector(f"#feed li[data-case='{case_id}'][data-type='lastmeter.sla.warning']")
         assert int(await page.text_content("#kpi-warning") or "0") >= 1
         await page.wait_for_function(
-            "document.querySelectorAll('#cases-body tr[data-case]').length >= 8", timeout=20000
+            "() => document.querySelectorAll('#cases-body tr[data-case]').length >= 8", timeout=20000
         )
     # The other panels rendered: demand chart, supply against demand, and the rates (or a clear notice).
     await page.wait_for_selector("#demand-chart svg rect")
     await page.wait_for_selector("#supply-chart .supply-row")
-    await page.wait_for_selector("#rates-body [data-rates]")
+    # The rates come from sla, cross-origin, with the session cookie (CORS names this origin).
+    await page.wait_for_selector("#rates-body [data-rates='table'], #rates-body [data-rates='empty']")
     await asyncio.sleep(2.5)  # let the row highlight fade before the picture
     await page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
     # Filters are applied on the server: only the chosen SLA state remains.
     await page.select_option("#f-sla", "warning")
     await page.wait_for_function(
-        "[...document.querySelectorAll('#cases-body [data-sla]')].every(e => e.dataset.sla === 'warning')"
+        "() => [...document.querySelectorAll('#cases-body [data-sla]')].every(e => e.dataset.sla === 'warning')"
     )
     await page.select_option("#f-sla", "")
     # English at a click.
@@ -166,4 +177,25 @@ async def test_street_office_sees_a_need_arrive_live_and_its_sla_state_change(
     await page.wait_for_selector("#feed li .what:has-text('SLA warning')")
     assert await page.inner_text(".topbar .brand") == "▮ lastmeter · Street operations console"
     await page.screenshot(path=str(artifacts / "dashboard-en.png"), full_page=True)
-    assert not [e for e in console_errors if "rates" not in e and "8003" not in e and "Failed to load" not in e]
+    # Nothing refused by the page's Content-Security-Policy, no script errors (the refused logins log a 401).
+    assert not [e for e in console_errors if "Failed to load resource" not in e], console_errors
+    await _assert_no_key_in_the_page(page, key)
+    # Logging out ends the session: a reload asks for the key again and the API refuses the page.
+    await page.click("#logout")
+    await page.wait_for_selector("#login:not([hidden])")
+    await page.reload()
+    await page.wait_for_selector("#login:not([hidden])")
+    assert await page.evaluate("fetch('/v1/dashboard/config').then(r => r.status)") == 401
+
+
+async def _assert_no_key_in_the_page(page: Any, key: str) -> None:
+    """The key is nowhere the page's scripts or a later visitor could read it."""
+    stored = await page.evaluate(
+        "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])"
+    )
+    assert key not in stored
+    assert "lastmeter_session" not in stored  # the session cookie is HttpOnly
+    assert [k for k, _ in json.loads(stored)[0]] in ([], ["lastmeter.lang"])  # only the language, if chosen
+    assert json.loads(stored)[1] == []
+    assert key not in await page.content()
+    assert key not in page.url

@@ -58,8 +58,13 @@
   }
 
   // ---- login -------------------------------------------------------------------------------------------
+  // While the login form shows, the console behind it is out of the keyboard's reach.
+  function setInert(inert) {
+    document.querySelectorAll("header.topbar, main.grid").forEach((el) => { el.inert = inert; });
+  }
   function showLogin(message) {
     $("login").hidden = false;
+    setInert(true);
     $("login-error").textContent = message || "";
     $("login-key").focus();
   }
@@ -108,6 +113,7 @@
     }
     $("login").hidden = true;
     $("login-error").textContent = "";
+    setInert(false);
     const st = state.config.street;
     $("street-name").textContent = st ? (state.lang === "en" ? st.name_en : st.name) : state.config.principal.name;
     fillFilters();

@@ -3,7 +3,7 @@ window.LM_TEXT = {
   zh: {
     kind_response: "签收时限", kind_first_feedback: "首次反馈时限", kind_resolution: "办结时限",
     brand: "最后一米", console: "街道运行指挥台", login: "登录", logout: "退出", langSwitch: "English",
-    loginHint: "请输入街道办 API 密钥登录。密钥只发送这一次，页面不保存密钥；会话 8 小时后失效。",
+    loginHint: "请输入街道办 API 密钥登录。密钥只发送这一次，页面不保存密钥；会话到期后需重新登录。",
     keyPlaceholder: "API 密钥 lm_street_office_…", keyLabel: "API 密钥",
     badKey: "密钥无效或已停用", notStaff: "居民凭证不能登录指挥台，请使用工作人员密钥",
     sessionEnded: "会话已结束（已退出、已过期或密钥已停用），请重新登录", live: "实时", offline: "未连接", reconnecting: "重连中…",
@@ -36,7 +36,7 @@ window.LM_TEXT = {
   en: {
     kind_response: "sign-for", kind_first_feedback: "first feedback", kind_resolution: "resolution",
     brand: "lastmeter", console: "Street operations console", login: "Log in", logout: "Log out", langSwitch: "中文",
-    loginHint: "Enter a street office API key. It is sent once and never stored by the page; the session lasts 8 hours.",
+    loginHint: "Enter a street office API key. It is sent once and never stored by the page; log in again when the session ends.",
     keyPlaceholder: "API key lm_street_office_…", keyLabel: "API key",
     badKey: "Unknown or revoked key", notStaff: "A resident's token cannot open the console; use a staff key",
     sessionEnded: "Your session has ended (logged out, expired or the key was revoked); log in again", live: "Live", offline: "Offline", reconnecting: "Reconnecting…",
