@@ -107,8 +107,8 @@ FILTERED: dict[Op, list[dict[str, str]]] = {
 STREAMS: set[Op] = {Op("notify", "GET", "/v1/stream")}
 # Operations with no case in their path that act on a case named in the body.
 CASE_IN_BODY: set[Op] = {Op("notify", "POST", "/v1/subscriptions"), Op("intake", "POST", "/v1/surveys")}
-# Operations none of the out-of-scope callers may use at all, with the query that makes them so.
-ADMIN_ONLY: dict[Op, dict[str, str]] = {Op("routing", "PUT", "/v1/catalogue"): {}}
+# Operations none of the out-of-scope callers may use at all; then operations that are so with a query.
+ADMIN_ONLY: set[Op] = {Op("routing", "PUT", "/v1/catalogue")}
 ADMIN_ONLY_PROBES: dict[Op, dict[str, str]] = {Op("routing", "GET", "/v1/catalogue"): {"full": "true"}}
 # Path parameters of owned objects, filled with ids the cases' street office owns.
 OBJECT_PARAMS = frozenset({"subscription_id", "delivery_id"})
