@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -450,3 +451,14 @@ def test_gateway_answers_its_own_413_in_the_services_error_format() -> None:
         assert re.search(r"error_page\s+413\s+@too_large\s*;", body)
         text = re.search(r"return\s+413\s+'([^']*)'\s*;", body).group(1)  # type: ignore[union-attr]
         assert json.loads(text)["error"] == "payload_too_large"
+
+
+def test_intake_believes_forwarded_addresses_from_the_gateway_alone(compose: dict[str, Any]) -> None:
+    """Behind the gateway every client shares its address: intake's per-address limits need the gateway
+    trusted, and only its one fixed address (a whole network would let clients forge X-Forwarded-For)."""
+    services = compose["services"]
+    gateway_address = services["gateway"]["networks"]["default"]["ipv4_address"]
+    trusted = json.loads(_env(services["intake"])["LASTMETER_TRUSTED_PROXIES"])
+    assert trusted == [gateway_address]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(gateway_address) in ipaddress.ip_network(subnet)
