@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
@@ -97,6 +98,7 @@ class StreamHub:
         self._poll = poll_interval
         self._wake = asyncio.Event()
         self._subscribers: set[Subscriber] = set()
+        self._per_key: Counter[str | None] = Counter()
         self._cursor = 0
         self._gaps: dict[int, float] = {}
         self.delivered = 0
@@ -122,14 +124,19 @@ class StreamHub:
             principal=principal, queue=asyncio.Queue(queue_size), case_id=case_id, types=types, not_after=not_after
         )
         self._subscribers.add(sub)
+        self._per_key[principal.key_id] += 1
         return sub
 
     def streams_of(self, key_id: str | None) -> int:
         """How many open streams this credential holds here."""
-        return sum(1 for sub in self._subscribers if sub.principal.key_id == key_id)
+        return self._per_key[key_id]
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        self._subscribers.discard(sub)
+        if sub in self._subscribers:
+            self._subscribers.discard(sub)
+            self._per_key[sub.principal.key_id] -= 1
+            if self._per_key[sub.principal.key_id] <= 0:
+                del self._per_key[sub.principal.key_id]
 
     @property
     def cursor(self) -> int:
@@ -207,7 +214,7 @@ class StreamHub:
     def _end(self, sub: Subscriber, reason: str) -> None:
         """Stop feeding a client and wake its response, which then closes."""
         sub.ended = reason
-        self._subscribers.discard(sub)
+        self.unsubscribe(sub)
         while True:
             with contextlib.suppress(asyncio.QueueFull):
                 sub.queue.put_nowait(None)

@@ -101,6 +101,11 @@ async def test_login_sets_an_httponly_strict_cookie_that_works_on_notify_and_sla
         resp = await sla.get("/v1/rates", headers={"Cookie": f"{SESSION_COOKIE}={forged}"})
         assert resp.status_code == 401
         assert resp.json()["fields"][0]["field"] == SESSION_COOKIE
+        # Behind a TLS-terminating gateway the cookie is Secure.
+        behind_tls = await notify.post(
+            "/v1/session", json={"key": street}, headers={**CSRF, "X-Forwarded-Proto": "https"}
+        )
+        assert "secure" in {part.strip().lower() for part in behind_tls.headers["set-cookie"].split(";")}
 
 
 async def test_cookie_writes_need_the_csrf_header_and_logout_ends_the_session(

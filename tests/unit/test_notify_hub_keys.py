@@ -35,6 +35,8 @@ async def test_revoked_keys_and_ended_sessions_lose_their_streams_others_keep_th
     for ended in (revoked, session_over, unknown):
         assert ended.queue.get_nowait() is None  # the response wakes and closes
     assert hub.clients == 2
+    hub.unsubscribe(session_over)  # the ended response's own clean-up changes nothing more
+    assert hub.streams_of("alive") == 2
 
 
 async def test_a_full_queue_still_gets_the_end_marker() -> None:
