@@ -1,10 +1,14 @@
 """The callback (回访) use case: each of a case's reporters answers each resolution round once.
 
-How several reporters' answers count: the first answer of a round is the round's answer. It
-decides reopen or close and is the one FeedbackReceived carries to routing and into sla's rates
-(so a case counts once in the satisfaction and resolution rates however many reported it). Later
-answers to that round — from other reporters, while the case is still resolved or after that
-first answer closed it — are kept and shown (`counted: false`), and publish nothing.
+How several reporters' answers count: one answer per round is *counted*: it decides reopen or
+close and is the one FeedbackReceived carries to routing and into sla's rates (so a case counts
+once in the satisfaction and resolution rates however many reported it). The counted answer is
+the round's first answer from the reporter who opened the case or from the street office (an
+answer taken by phone), or the first "not solved / dissatisfied" answer of a linked reporter.
+A linked reporter cannot close someone else's case as satisfied: anyone can file a near-duplicate
+to get a token, and closing is the direction that hides a problem, so their satisfied answer is
+kept and shown (`counted: false`) and publishes nothing; their complaint reopens, since erring
+towards more work for the assignee is the safe side. Later answers of a round are kept, not counted.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ def needs_reopen(answer: FeedbackIn) -> bool:
 
 
 async def record_feedback(
-    *, pool: asyncpg.Pool, deps: Deps, case_id: str, respondent: str, answer: FeedbackIn
+    *, pool: asyncpg.Pool, deps: Deps, case_id: str, respondent: str, may_close: bool, answer: FeedbackIn
 ) -> tuple[int, bool, bool]:
-    """Store one respondent's answer (and queue FeedbackReceived if it is the round's first) in one
-    transaction; returns (round, reopen, counted). 404 / 409 when it cannot be taken."""
+    """Store one respondent's answer (and queue FeedbackReceived if it is the round's counted one) in
+    one transaction; returns (round, reopen, counted). `may_close`: the respondent opened the case or
+    is staff, so a satisfied answer may close it. 404 / 409 when it cannot be taken."""
     now = deps.clock.now()
     async with pool.acquire() as conn, conn.transaction():
         # The row lock orders concurrent answers to one case: exactly one is the round's first.
@@ -48,7 +53,7 @@ async def record_feedback(
                 case_status=row["status"],
             )
         reopen = needs_reopen(answer)
-        counted = not counted_already
+        counted = not counted_already and (may_close or reopen)
         fresh = await store_links.insert_feedback(
             conn,
             case_id=case_id,

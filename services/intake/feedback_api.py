@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.intake import store
+from services.intake import store, store_links
 from services.intake.api import JsonBody
 from services.intake.case_view import STAFF_RESPONDENT
 from services.intake.deps import Runtime, deps_of
@@ -30,6 +30,8 @@ async def post_feedback(
         if principal.case_id != case_id or principal.submission_id is None:
             raise ApiError(403, "forbidden", "this access token opens another case")
         respondent = principal.submission_id
+        own = await store_links.get_own_submission(rt.pool, submission_id=respondent)
+        may_close = own is not None and not own["linked"]
     elif principal.role not in STAFF_ROLES:
         raise ApiError(403, "forbidden", "only the case's reporters (access token) or the street office may answer")
     else:
@@ -37,7 +39,8 @@ async def post_feedback(
         if row is not None and not principal.can_see(case_id=case_id, street=row["street"]):
             raise ApiError(403, "forbidden", "this key may not answer for that case")
         respondent = STAFF_RESPONDENT
+        may_close = True
     round_, reopen, counted = await record_feedback(
-        pool=rt.pool, deps=deps_of(rt), case_id=case_id, respondent=respondent, answer=body
+        pool=rt.pool, deps=deps_of(rt), case_id=case_id, respondent=respondent, may_close=may_close, answer=body
     )
     return FeedbackAccepted(case_id=case_id, round=round_, reopen=reopen, counted=counted)

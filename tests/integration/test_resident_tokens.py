@@ -166,39 +166,8 @@ async def test_the_old_hmac_token_opens_nothing(stack: World) -> None:
         assert refused.json()["fields"][0]["field"] == "Authorization"
 
 
-async def test_each_reporter_answers_each_round_once_and_the_first_answer_counts(stack: World) -> None:
-    first = await _submit(stack.client, _need("华章里30号楼", description="30号楼停水"))
-    second = await _submit(stack.client, _need("华章里30号楼", description="30号楼也停水"))
-    case_id = first["case_id"]
-    await _resolve(stack, case_id, at=CLOCK.now() + timedelta(minutes=1))
-    # The linked reporter answers first: theirs is the round's answer...
-    theirs = await stack.client.post(
-        f"/v1/cases/{case_id}/feedback", json=SATISFIED, headers=bearer(second["access_token"])
-    )
-    assert theirs.status_code == 201, theirs.text
-    assert theirs.json() == {"case_id": case_id, "round": 1, "reopen": False, "counted": True}
-    again = await stack.client.post(
-        f"/v1/cases/{case_id}/feedback", json=UNHAPPY, headers=bearer(second["access_token"])
-    )
-    assert again.status_code == 409
-    assert "round 1" in again.json()["message"]
-    # ...but it does not answer for the first reporter, who still gives their own (kept, not counted).
-    view = (await _view(stack.client, case_id, first["access_token"])).json()
-    assert view["feedback_round"] == 1
-    assert view["feedback"] == []
-    mine = await stack.client.post(f"/v1/cases/{case_id}/feedback", json=UNHAPPY, headers=bearer(first["access_token"]))
-    assert mine.status_code == 201, mine.text
-    assert mine.json() == {"case_id": case_id, "round": 1, "reopen": True, "counted": False}
-    # Each reporter sees only their own answer; staff see both.
-    own = (await _view(stack.client, case_id, second["access_token"])).json()
-    assert [(f["satisfaction"], f["counted"]) for f in own["feedback"]] == [("satisfied", True)]
-    assert "还是没修好" not in orjson.dumps(own).decode()
-    staff = (await _view(stack.client, case_id, stack.keys["street_offices"]["wanxing"])).json()
-    assert sorted((f["satisfaction"], f["counted"]) for f in staff["feedback"]) == [
-        ("dissatisfied", False),
-        ("satisfied", True),
-    ]
-    # One FeedbackReceived for the round: routing and the rates see the case once.
+async def _feedback_events(stack: World, case_id: str) -> list[tuple[int, str]]:
+    """(round, satisfaction) of every FeedbackReceived published for the case, once the relay is quiet."""
     records = await read_topic(
         stack.bootstrap,
         f"{stack.prefix}{INTAKE_EVENTS}",
@@ -209,7 +178,57 @@ async def test_each_reporter_answers_each_round_once_and_the_first_answer_counts
         stack.bootstrap, f"{stack.prefix}{INTAKE_EVENTS}", until=lambda recs: len(recs) >= len(records)
     )
     sent = [orjson.loads(r.value)["data"] for r in records if b"feedback_received" in (r.value or b"")]
-    assert [(f["round"], f["satisfaction"]) for f in sent if f["case_id"] == case_id] == [(1, "satisfied")]
+    return [(f["round"], f["satisfaction"]) for f in sent if f["case_id"] == case_id]
+
+
+async def test_each_reporter_answers_each_round_once_and_a_linked_reporter_cannot_close(stack: World) -> None:
+    first = await _submit(stack.client, _need("华章里30号楼", description="30号楼停水"))
+    second = await _submit(stack.client, _need("华章里30号楼", description="30号楼也停水"))
+    case_id = first["case_id"]
+    await _resolve(stack, case_id, at=CLOCK.now() + timedelta(minutes=1))
+    # A linked reporter (anyone can file a near-duplicate) answers "satisfied" first: kept, not counted.
+    theirs = await stack.client.post(
+        f"/v1/cases/{case_id}/feedback", json=SATISFIED, headers=bearer(second["access_token"])
+    )
+    assert theirs.status_code == 201, theirs.text
+    assert theirs.json() == {"case_id": case_id, "round": 1, "reopen": False, "counted": False}
+    again = await stack.client.post(
+        f"/v1/cases/{case_id}/feedback", json=UNHAPPY, headers=bearer(second["access_token"])
+    )
+    assert again.status_code == 409
+    assert "round 1" in again.json()["message"]
+    # The case is still waiting for its own reporter, whose answer is the round's.
+    view = (await _view(stack.client, case_id, first["access_token"])).json()
+    assert view["status"] == "resolved"
+    assert view["feedback_round"] == 1
+    assert view["feedback"] == []
+    mine = await stack.client.post(f"/v1/cases/{case_id}/feedback", json=UNHAPPY, headers=bearer(first["access_token"]))
+    assert mine.status_code == 201, mine.text
+    assert mine.json() == {"case_id": case_id, "round": 1, "reopen": True, "counted": True}
+    # Each reporter sees only their own answer; staff see both.
+    own = (await _view(stack.client, case_id, second["access_token"])).json()
+    assert [(f["satisfaction"], f["counted"]) for f in own["feedback"]] == [("satisfied", False)]
+    assert "还是没修好" not in orjson.dumps(own).decode()
+    staff = (await _view(stack.client, case_id, stack.keys["street_offices"]["wanxing"])).json()
+    assert sorted((f["satisfaction"], f["counted"]) for f in staff["feedback"]) == [
+        ("dissatisfied", True),
+        ("satisfied", False),
+    ]
+    # One FeedbackReceived for the round, the opening reporter's: routing and the rates see the case once.
+    assert await _feedback_events(stack, case_id) == [(1, "dissatisfied")]
+
+
+async def test_a_linked_reporters_complaint_reopens_the_case(stack: World) -> None:
+    first = await _submit(stack.client, _need("华章里32号楼", description="32号楼停水"))
+    second = await _submit(stack.client, _need("华章里32号楼", description="32号楼还是没水"))
+    case_id = first["case_id"]
+    await _resolve(stack, case_id, at=CLOCK.now() + timedelta(minutes=1))
+    theirs = await stack.client.post(
+        f"/v1/cases/{case_id}/feedback", json=UNHAPPY, headers=bearer(second["access_token"])
+    )
+    assert theirs.status_code == 201, theirs.text
+    assert theirs.json() == {"case_id": case_id, "round": 1, "reopen": True, "counted": True}
+    assert await _feedback_events(stack, case_id) == [(1, "dissatisfied")]
 
 
 async def test_a_revoked_key_or_token_is_refused_within_seconds(stack: World) -> None:
