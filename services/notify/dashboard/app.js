@@ -215,8 +215,13 @@
     source.onopen = () => setLive("live");
     source.onerror = () => {
       setLive(source.readyState === EventSource.CLOSED ? "offline" : "reconnecting");
-      // A refused reconnect (401: the session ended) closes the source; the config call tells why.
-      if (source.readyState === EventSource.CLOSED && state.source === source) api("/v1/dashboard/config").catch(() => {});
+      // A refused reconnect closes the source for good. The config call tells why: 401 means the
+      // session ended (the login form shows); otherwise (e.g. 429, too many streams) try again later.
+      if (source.readyState === EventSource.CLOSED && state.source === source) {
+        api("/v1/dashboard/config").then(() => {
+          setTimeout(() => { if (state.source === source && state.config) connect(); }, 10000);
+        }).catch(() => {});
+      }
     };
     for (const type of state.config.event_types) source.addEventListener(type, onEvent);
     // Too far behind to replay: reload the panels and carry on live from the position given.
