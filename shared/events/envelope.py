@@ -9,6 +9,8 @@ from typing import Any, ClassVar, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.events.upcast import NoUpcastPath, upcast
+
 
 class EventData(BaseModel):
     """Base of every event payload; subclasses name their CloudEvents type and schema version."""
@@ -101,8 +103,15 @@ def parse_event(raw: bytes | None) -> tuple[CloudEvent, EventData]:
         raise PoisonMessage("unknown-type", envelope.type)
     if envelope.schemaversion > model.VERSION:
         raise PoisonMessage("unsupported-version", f"{envelope.type} v{envelope.schemaversion} > v{model.VERSION}")
+    data = envelope.data
+    version = max(envelope.schemaversion, 1)  # envelopes from before versioning say 0 or nothing: v1
+    if version < model.VERSION:
+        try:
+            data = upcast(envelope.type, data, version=version, target=model.VERSION)
+        except NoUpcastPath as exc:
+            raise PoisonMessage("unsupported-version", str(exc)) from exc
     try:
-        payload = model.model_validate(envelope.data)
+        payload = model.model_validate(data)
     except ValidationError as exc:
         raise PoisonMessage("schema-invalid", _summarise(exc)) from exc
     return envelope, payload

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events.common import Location
 from shared.events.envelope import EventData, register
+from shared.events.facts import CaseFacts
 
 ReporterKind = Literal["resident", "grid_worker", "hotline", "survey", "proactive"]
 Priority = Literal["emergency", "high", "normal", "low"]
@@ -34,20 +34,12 @@ class Classification(BaseModel):
 
 
 @register
-class NeedSubmitted(EventData):
+class NeedSubmitted(CaseFacts):
     """A new case was opened. `category` is None when classification was unsure: the street office triages it."""
 
     TYPE = "lastmeter.need.submitted"
     VERSION = 1
 
-    case_id: str
-    category: str | None
-    description: str
-    community: str
-    street: str
-    grid: str | None = None
-    location: Location | None = None
-    address: str | None = None
     reporter_kind: ReporterKind = "resident"
     priority: Priority = "normal"
     vulnerable: bool = False

@@ -7,27 +7,20 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from shared.events.common import Assignee, Location
+from shared.events.common import Assignee
 from shared.events.envelope import EventData, register
+from shared.events.facts import CaseFacts
 
 DeclineReason = Literal["not_our_area", "unclear_ownership", "overlapping_duties", "other"]
 
 
 @register
-class CaseRouted(EventData):
+class CaseRouted(CaseFacts):
     """A case was given to an assignee; carries what the assignee needs to act and why it was chosen."""
 
     TYPE = "lastmeter.case.routed"
     VERSION = 1
 
-    case_id: str
-    category: str | None
-    description: str
-    community: str
-    street: str
-    grid: str | None = None
-    location: Location | None = None
-    address: str | None = None
     priority: str = "normal"
     vulnerable: bool = False
     pairing_id: str | None = None
