@@ -9,11 +9,12 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal, Role
+from shared.errors import DomainError, RateLimited, http_status
 from shared.retry import is_transient
 from shared.session import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, verify_session
 
@@ -69,8 +70,23 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def api_error_of(exc: DomainError) -> ApiError:
+    """The ApiError a domain error answers as (same body keys as a hand-raised ApiError)."""
+    return ApiError(http_status(exc), exc.code, exc.message, fields=exc.fields, **exc.extra)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error leaves as JSON `{error, message, fields?}`; nothing unexpected leaks as HTML."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        # Rendered by whatever ApiError handler the app has now, so a router's own error format
+        # (intake's Open311 scope wraps it for /open311) applies to domain errors too.
+        render = app.exception_handlers[ApiError]
+        response: Response = await render(request, api_error_of(exc))
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
