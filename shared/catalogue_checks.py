@@ -113,7 +113,9 @@ class _Checker:
         self, comms: Mapping[str, Any], teams: Mapping[str, Mapping[str, Any]], members: Mapping[str, Mapping[str, Any]]
     ) -> None:
         for loc, pair in _items(self.data, "pairings"):
-            comm, team = pair.get("community"), pair.get("team")
+            # Raw YAML values: `ref` checks each is a known code before it is used as one.
+            comm: Any = pair.get("community")
+            team: Any = pair.get("team")
             known_comm = self.ref(f"{loc}.community", comm, comms, "community")
             if not self.ref(f"{loc}.team", team, teams, "team"):
                 continue
@@ -134,7 +136,7 @@ class _Checker:
         self.ref(f"{loc}.sla_class", cat.get("sla_class"), slas, "SLA class")
         owned: set[str] = set()
         for oloc, owner in _items(cat, "owners", loc):
-            street = owner.get("street")
+            street: Any = owner.get("street")  # raw YAML, checked by `ref`
             if self.ref(f"{oloc}.street", street, streets, "street office"):
                 if street in owned:
                     self.add(f"{oloc}.street", f"street {street!r} has more than one owners entry")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import structlog
@@ -26,29 +26,27 @@ from shared.topics import DEADLETTER
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+# The service's own dependencies every handler of one consumer gets as `ctx.deps` (a frozen dataclass).
+DepsT = TypeVar("DepsT")
 
-# A handler gets the live transaction and may write state and queue events; it raises
-# PoisonMessage for a business-impossible event (e.g. a case that does not exist).
-Handler = Callable[["HandlerContext", CloudEvent, Any], Awaitable[None]]
-# Optional set-wise hooks around the handlers of one unit of work: `prepare` reads what every event
-# of the unit needs in one statement per table, `flush` writes what the handlers gathered the same
-# way. A unit is the whole batch, or a single event while a batch is redone carefully.
-PrepareHook = Callable[["HandlerContext", Sequence[tuple[CloudEvent, Any]]], Awaitable[None]]
-FlushHook = Callable[["HandlerContext"], Awaitable[None]]
 # Bugs get this many tries before the event is dead-lettered instead of blocking its partition.
 HANDLER_ATTEMPTS = 3
+# What a spec built the old way (without deps) hands its handlers as `ctx.deps`.
+_NO_DEPS: Any = None
 
 
 @dataclass
-class HandlerContext:
-    """What a handler may touch: the transaction, the outbox, the clock and a bound logger."""
+class HandlerContext(Generic[DepsT]):
+    """What a handler may touch: the transaction, the outbox, the clock, a bound logger and its service's deps."""
 
     conn: asyncpg.Connection
     outbox: Outbox
     clock: Clock
     consumer: str
-    log: Any = field(default_factory=lambda: log)
-    # Scratch space shared by every handler call of one batch transaction (e.g. "lock taken").
+    deps: DepsT
+    log: Any = field(default_factory=lambda: log)  # structlog's bound loggers are untyped
+    # deprecated: remove once every service uses scratch() (direct ctx.batch["key"] access).
+    # Scratch space shared by every handler call of one batch transaction.
     batch: dict[str, Any] = field(default_factory=dict)
 
     async def publish(self, topic: str, event: CloudEvent, *, payload: bytes | None = None) -> None:
@@ -63,23 +61,40 @@ class HandlerContext:
         value: T = self.batch[key]
         return value
 
-    def for_event(self, envelope: CloudEvent) -> HandlerContext:
+    def for_event(self, envelope: CloudEvent) -> HandlerContext[DepsT]:
         """The same transaction and scratch space, with a logger bound to this event."""
         bound = log.bind(case_id=envelope.subject, event_id=envelope.id, trace_id=envelope.traceid)
         return replace(self, log=bound)
 
 
+# A handler gets the live transaction and may write state and queue events; it raises
+# PoisonMessage for a business-impossible event (e.g. a case that does not exist). The payload is
+# typed `Any` here so each handler can name its own model (`event: CaseRouted`).
+Handler = Callable[[HandlerContext[DepsT], CloudEvent, Any], Awaitable[None]]
+# A service's module-level `HANDLERS`: event model → the plain function that applies it.
+HandlerTable = Mapping[type[EventData], Handler[DepsT]]
+# Optional set-wise hooks around the handlers of one unit of work: `prepare` reads what every event
+# of the unit needs in one statement per table, `flush` writes what the handlers gathered the same
+# way. A unit is the whole batch, or a single event while a batch is redone carefully.
+PrepareHook = Callable[[HandlerContext[DepsT], Sequence[tuple[CloudEvent, Any]]], Awaitable[None]]
+FlushHook = Callable[[HandlerContext[DepsT]], Awaitable[None]]
+
+
 @dataclass(frozen=True)
-class ConsumerSpec:
-    """Which topics one consumer reads and which handler serves each event type."""
+class ConsumerSpec(Generic[DepsT]):
+    """Which topics one consumer reads, which handler serves each event type, and the deps they get."""
 
     name: str
     topics: Sequence[str]
-    handlers: Mapping[type[EventData], Handler]
-    prepare: PrepareHook | None = None
-    flush: FlushHook | None = None
+    handlers: HandlerTable[DepsT]
+    prepare: PrepareHook[DepsT] | None = None
+    flush: FlushHook[DepsT] | None = None
+    # deprecated: remove the default once every service builds its specs with handler_spec(..., deps=...).
+    deps: DepsT = _NO_DEPS
 
-    async def run_unit(self, ctx: HandlerContext, items: Sequence[tuple[Handler, CloudEvent, EventData]]) -> None:
+    async def run_unit(
+        self, ctx: HandlerContext[DepsT], items: Sequence[tuple[Handler[DepsT], CloudEvent, EventData]]
+    ) -> None:
         """prepare → each handler in order → flush, in the caller's transaction."""
         if self.prepare is not None:
             await self.prepare(ctx, [(envelope, payload) for _, envelope, payload in items])
@@ -87,6 +102,19 @@ class ConsumerSpec:
             await handler(ctx.for_event(envelope), envelope, payload)
         if self.flush is not None:
             await self.flush(ctx)
+
+
+def handler_spec(
+    name: str,
+    topics: Sequence[str],
+    handlers: HandlerTable[DepsT],
+    *,
+    deps: DepsT,
+    prepare: PrepareHook[DepsT] | None = None,
+    flush: FlushHook[DepsT] | None = None,
+) -> ConsumerSpec[DepsT]:
+    """One consumer of a service's `HANDLERS` table (what every `consumers(rt)` returns a list of)."""
+    return ConsumerSpec(name=name, topics=topics, handlers=handlers, prepare=prepare, flush=flush, deps=deps)
 
 
 @dataclass
@@ -102,7 +130,7 @@ class EventConsumer:
     def __init__(
         self,
         *,
-        spec: ConsumerSpec,
+        spec: ConsumerSpec[Any],
         bootstrap_servers: str,
         group_id: str,
         topic_prefix: str,
@@ -207,9 +235,11 @@ class EventConsumer:
                 decoded.append(_Decoded(record, envelope, payload))
         batch_outbox = BatchOutbox(self._outbox)  # every event the batch causes, written in one statement
         async with self._pool.acquire() as conn, conn.transaction():
-            ctx = HandlerContext(conn=conn, outbox=batch_outbox, clock=self._clock, consumer=self.spec.name)
+            ctx: HandlerContext[Any] = HandlerContext(
+                conn=conn, outbox=batch_outbox, clock=self._clock, consumer=self.spec.name, deps=self.spec.deps
+            )
             fresh = await self._claim_inbox(conn, [d.envelope.id for d in decoded])
-            work: list[tuple[_Decoded, Handler]] = []
+            work: list[tuple[_Decoded, Handler[Any]]] = []
             for item in decoded:
                 if item.envelope.id in fresh:  # else already applied (redelivery, or a duplicate in the batch)
                     fresh.discard(item.envelope.id)
@@ -225,7 +255,12 @@ class EventConsumer:
         self.dead_lettered += len(dead)
 
     async def _apply_one_by_one(
-        self, ctx: HandlerContext, outbox: BatchOutbox, work: list[tuple[_Decoded, Handler]], *, final_attempt: bool
+        self,
+        ctx: HandlerContext[Any],
+        outbox: BatchOutbox,
+        work: list[tuple[_Decoded, Handler[Any]]],
+        *,
+        final_attempt: bool,
     ) -> list[tuple[ConsumerRecord, PoisonMessage]]:
         """Each event in its own savepoint, so the poison among them rolls back alone; returns the dead."""
         dead: list[tuple[ConsumerRecord, PoisonMessage]] = []

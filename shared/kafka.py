@@ -15,7 +15,8 @@ from aiokafka.partitioner import murmur2
 
 @functools.lru_cache(maxsize=65536)
 def _key_hash(key: bytes) -> int:
-    return murmur2(key) & 0x7FFFFFFF
+    hashed: int = murmur2(key)  # aiokafka is untyped
+    return hashed & 0x7FFFFFFF
 
 
 def cached_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "sla": 8003, "notify": 8004}
 
@@ -64,7 +65,7 @@ class ServiceGroup:
         port = port or DEFAULT_PORTS[name]
         env = {**os.environ, **self.env, **(extra_env or {}), "LASTMETER_PORT": str(port)}
         log_path = None
-        out: int | object = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             log_path = self.log_dir / f"{name}-{port}.log"
@@ -73,7 +74,7 @@ class ServiceGroup:
             [sys.executable, "-m", f"services.{name}"],
             env=env,
             stdout=out,
-            stderr=subprocess.STDOUT,  # type: ignore[arg-type]
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         proc = ServiceProcess(name=name, port=port, process=process, log_path=log_path)

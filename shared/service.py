@@ -11,11 +11,12 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 import structlog
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -36,27 +37,35 @@ from shared.topics import CATALOGUE_EVENTS
 
 log = structlog.get_logger(__name__)
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+# The service's own typed singletons (caches, the SSE hub, timers...), a dataclass built in its main.py.
+ExtrasT = TypeVar("ExtrasT")
 # Extra background work a service runs beside its consumers (e.g. SLA timers); gets the runtime.
-BackgroundTask = Callable[["ServiceRuntime"], Awaitable[None]]
+BackgroundTask = Callable[["ServiceRuntime[Any, Any]"], Awaitable[None]]
+# What a runtime built the old way (without extras=) holds as `extras`.
+_NO_EXTRAS: Any = None
 AUTH_MIGRATIONS = Path(__file__).parent / "auth_migrations"
 # Each shutdown step (background tasks, consumers, producer, pool) gets this long, then is abandoned.
 STOP_STEP_SECONDS = 1.5
 
 
-class ServiceRuntime:
-    """Everything one service process holds while it runs. No module-level globals."""
+class ServiceRuntime(Generic[SettingsT, ExtrasT]):
+    """Everything one service process holds while it runs: typed settings, shared clients, the service's extras."""
 
     def __init__(
         self,
-        settings: ServiceSettings,
+        settings: SettingsT,
         *,
         migrations: Path | None,
-        consumers: Sequence[ConsumerSpec] = (),
+        # deprecated: remove the default once every service passes extras= (NoExtras() when it has none).
+        extras: ExtrasT = _NO_EXTRAS,
+        consumers: Sequence[ConsumerSpec[Any]] = (),
         background: Sequence[BackgroundTask] = (),
         clock: Clock | None = None,
         catalogue: Catalogue | None = None,
     ) -> None:
-        self.settings = settings
+        self.settings: SettingsT = settings
+        self.extras: ExtrasT = extras
         self.clock: Clock = clock or SystemClock()
         self.catalogue: Catalogue = catalogue or load_catalogue(settings.catalogue_path)
         self.outbox = Outbox(schema=settings.db_schema, topic_prefix=settings.topic_prefix)
@@ -65,10 +74,11 @@ class ServiceRuntime:
         self._background = list(background)
         self._tasks: list[asyncio.Task[None]] = []
         self.consumers: list[EventConsumer] = []
-        self.catalogue_listeners: list[Callable[[Catalogue], None]] = []
-        self.state: dict[str, Any] = {}  # service-specific singletons (caches, brokers of SSE ...)
+        # deprecated: remove once every service uses extras (string-keyed singletons).
+        self.state: dict[str, Any] = {}
         self.pool: asyncpg.Pool
         self.keys: KeyStore
+        self.producer: AIOKafkaProducer
         self.relay: OutboxRelay
 
     @property
@@ -124,12 +134,14 @@ class ServiceRuntime:
     def apply_catalogue(self, catalogue: Catalogue) -> None:
         """Swap in a new catalogue version (handlers read `runtime.catalogue` on every event)."""
         self.catalogue = catalogue
-        for listener in self.catalogue_listeners:
-            listener(catalogue)
 
-    def add_consumer(self, spec: ConsumerSpec) -> None:
+    def add_consumer(self, spec: ConsumerSpec[Any]) -> None:
         """Register a consumer before start (handlers often need the runtime itself)."""
         self._specs.append(spec)
+
+    def add_consumers(self, specs: Sequence[ConsumerSpec[Any]]) -> None:
+        """Register what the service's `handlers.consumers(rt)` returns, before start."""
+        self._specs.extend(specs)
 
     def add_background(self, task: BackgroundTask) -> None:
         """Register extra background work before start."""
@@ -177,13 +189,17 @@ class ServiceRuntime:
         return checks
 
 
-async def current_runtime(request: Request) -> ServiceRuntime:
-    """The running service's runtime (async, so FastAPI does not hop to a thread for it)."""
-    runtime: ServiceRuntime = request.app.state.runtime
+async def current_runtime(request: Request) -> ServiceRuntime[Any, Any]:
+    """The running service's runtime (async, so FastAPI does not hop to a thread for it).
+
+    Each service's deps.py types it once: `Rt = Annotated[IntakeRuntime, Depends(current_runtime)]`.
+    """
+    runtime: ServiceRuntime[Any, Any] = request.app.state.runtime
     return runtime
 
 
-Runtime = Annotated[ServiceRuntime, Depends(current_runtime)]
+# deprecated: remove once every service declares its own typed `Rt` in deps.py.
+Runtime = Annotated[ServiceRuntime[Any, Any], Depends(current_runtime)]
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
@@ -192,7 +208,7 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 
 def build_app(
-    runtime: ServiceRuntime,
+    runtime: ServiceRuntime[Any, Any],
     *,
     title: str,
     routers: Sequence[APIRouter] = (),
@@ -241,7 +257,7 @@ def build_app(
     return app
 
 
-def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
+def serve(app_factory: Callable[[SettingsT], FastAPI], settings: SettingsT) -> None:
     """Run one service process under uvicorn (the entry point `python -m services.<name>` uses)."""
     configure_logging(service=settings.service, level=settings.log_level, json=settings.log_json)
     app = app_factory(settings)

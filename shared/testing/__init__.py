@@ -1,0 +1,19 @@
+"""In-memory seams for unit tests: a unit of work, an outbox and a producer that record, a handler context."""
+
+from shared.testing.memory import (
+    FakeOutbox,
+    FakeProducer,
+    InMemoryTransaction,
+    InMemoryUnitOfWork,
+    NoConnection,
+    handler_context,
+)
+
+__all__ = [
+    "FakeOutbox",
+    "FakeProducer",
+    "InMemoryTransaction",
+    "InMemoryUnitOfWork",
+    "NoConnection",
+    "handler_context",
+]
