@@ -8,6 +8,7 @@ from shared.testing.memory import (
     NoConnection,
     handler_context,
 )
+from shared.testing.tables import mismatched_handlers
 
 __all__ = [
     "FakeOutbox",
@@ -16,4 +17,5 @@ __all__ = [
     "InMemoryUnitOfWork",
     "NoConnection",
     "handler_context",
+    "mismatched_handlers",
 ]

@@ -9,9 +9,9 @@ import pytest
 
 from shared.consumer import HandlerContext, HandlerTable, handler_spec
 from shared.events import CloudEvent, make_event
-from shared.events.routing import CaseSigned
+from shared.events.routing import CaseDeclined, CaseSigned
 from shared.runtime import Late
-from shared.testing import FakeOutbox, FakeProducer, InMemoryUnitOfWork, handler_context
+from shared.testing import FakeOutbox, FakeProducer, InMemoryUnitOfWork, handler_context, mismatched_handlers
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -97,3 +97,9 @@ def test_a_late_slot_is_read_only_once_set() -> None:
     assert slot.get() == 3
     with pytest.raises(RuntimeError, match="already set"):
         slot.set(4)
+
+
+def test_a_table_entry_whose_handler_takes_another_event_is_reported() -> None:
+    assert mismatched_handlers(HANDLERS) == []
+    wrong: HandlerTable[Deps] = {CaseDeclined: on_signed}
+    assert mismatched_handlers(wrong) == ["CaseDeclined: on_signed takes <class 'shared.events.routing.CaseSigned'>"]
