@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import api, feedback_api, handlers, open311_api, survey_api
+from services.intake import api, api_resident_page, feedback_api, handlers, open311_api, survey_api
 from services.intake.deps import SUBMISSION_GROUPS, deps_of
 from services.intake.group_commit import SubmissionGroups
 from services.intake.settings import IntakeSettings
@@ -28,7 +28,7 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
     app = build_app(
         runtime,
         title="lastmeter intake",
-        routers=[api.router, feedback_api.router, survey_api.router, open311_api.router],
+        routers=[api.router, feedback_api.router, survey_api.router, open311_api.router, api_resident_page.router],
         body_limits={survey_api.PATH: settings.survey_max_bytes},
         description="Needs in (native API, Open311 GeoReport v2, survey files), status and callbacks out.",
     )

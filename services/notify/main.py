@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api, api_cases, api_dashboard, api_deliveries, api_subscriptions, handlers
+from services.notify import api, api_cases, api_dashboard, api_deliveries, api_desk, api_subscriptions, handlers
 from services.notify.api_asyncapi import router as asyncapi_router
 from services.notify.delivery import DeliveryWorker
 from services.notify.hub import StreamHub
@@ -55,6 +55,7 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None, resolver
             api_deliveries.router,
             api_cases.router,
             api_dashboard.router,
+            api_desk.router,
             asyncapi_router,
         ],
     )

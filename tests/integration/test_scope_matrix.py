@@ -72,6 +72,8 @@ PUBLIC: dict[Op, str] = {
     Op("notify", "GET", "/asyncapi.json"): "the AsyncAPI description of the topics, no data",
     Op("notify", "POST", "/v1/session"): "the dashboard's login: a staff key in the body becomes a session cookie",
     Op("notify", "POST", "/v1/session/logout"): "clears the caller's own session cookie",
+    Op("intake", "POST", "/v1/session/resident"): "the residents' page login: a token or key in the body becomes a session",
+    Op("intake", "POST", "/v1/session/resident/logout"): "clears the caller's own session cookie",
 }
 # Public documents about the API itself: their keys are schema words, so only their content is checked.
 DESCRIPTIONS: set[Op] = {Op("notify", "GET", "/asyncapi.json")}
@@ -84,6 +86,10 @@ HIDDEN: dict[Op, str] = {
     Op("notify", "GET", "/"): "redirects to the dashboard",
     Op("notify", "GET", "/dashboard"): "the dashboard's static page (data needs a key)",
     Op("notify", "GET", "/dashboard/{name}"): "the dashboard's static assets",
+    Op("notify", "GET", "/desk"): "the workbench's static page (data needs a key)",
+    Op("notify", "GET", "/desk/{name}"): "the workbench's static assets",
+    Op("intake", "GET", "/r"): "the residents' static page (data needs a token or key)",
+    Op("intake", "GET", "/r/{name}"): "the residents' page's static assets",
 }
 # Collections and aggregates that answer each caller within its own scope: an out-of-scope caller gets
 # 401/403/404, or 200 with exactly what it saw before the cases existed. Each entry: query variants.
@@ -102,6 +108,7 @@ FILTERED: dict[Op, list[dict[str, str]]] = {
     Op("notify", "GET", "/v1/stats/demand"): [{}],
     Op("notify", "GET", "/v1/stats/supply"): [{}],
     Op("notify", "GET", "/v1/dashboard/config"): [{}],
+    Op("notify", "GET", "/v1/desk/config"): [{}],
 }
 # Endless responses (SSE): read for a moment; an out-of-scope caller must get no event of the cases.
 STREAMS: set[Op] = {Op("notify", "GET", "/v1/stream")}
