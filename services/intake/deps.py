@@ -10,9 +10,10 @@ from services.intake.group_commit import SubmissionGroups
 from services.intake.service_layer import Deps
 from services.intake.settings import IntakeSettings
 from shared.auth import Principal
-from shared.http import authenticate
+from shared.http import ApiError, authenticate
 from shared.service import Runtime as Runtime  # re-exported for the routes
 from shared.service import ServiceRuntime
+from shared.session import SESSION_COOKIE
 
 
 def settings_of(rt: ServiceRuntime) -> IntakeSettings:
@@ -47,7 +48,15 @@ async def _optional_principal(request: Request) -> Principal | None:
     """The caller when credentials are sent (401 if they are bad), None for anonymous residents."""
     header = request.headers.get("authorization", "").strip()
     if not header:
-        return None
+        if SESSION_COOKIE not in request.cookies:
+            return None
+        # A staff session (hotline, grid worker on /r) files as staff; a resident's own session or a
+        # stale cookie files the way anyone may, anonymously.
+        try:
+            principal = await authenticate(request)
+        except ApiError:
+            return None
+        return None if principal.role == "resident" else principal
     return await authenticate(request)
 
 

@@ -173,11 +173,19 @@
     const [cats, comms] = await Promise.all([fetch("/v1/categories").then((r) => r.json()), fetch("/v1/communities").then((r) => r.json())]);
     state.categories = cats; state.communities = comms;
     applyLanguage();
-    const m = /^#t=(rt_[A-Za-z0-9_-]{10,200})$/.exec(location.hash);
-    // Out of the address bar (and history) before anything else happens.
-    if (location.hash) history.replaceState(null, "", location.pathname);
-    if (m) await useToken(m[1], `${location.origin}/r#t=${m[1]}`); else show("form");
+    if (!(await fromHash())) show("form");
   }
+  // A link opened or pasted: exchange its token, and take it out of the address bar (and history) first.
+  async function fromHash() {
+    if (!location.hash.startsWith("#t=")) return false;
+    const m = /^#t=(rt_[A-Za-z0-9_-]{10,200})$/.exec(location.hash);
+    history.replaceState(null, "", location.pathname);
+    clearInterval(state.poll);
+    if (m) await useToken(m[1], `${location.origin}/r#t=${m[1]}`);
+    else { show("form"); $("form-error").textContent = t("badLink"); }
+    return true;
+  }
+  window.addEventListener("hashchange", fromHash);
   $("lang").addEventListener("click", () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem(LANG_STORE, state.lang); applyLanguage(); });
   $("need-form").addEventListener("submit", submitNeed);
   $("staff-form").addEventListener("submit", staffLogin);
