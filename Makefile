@@ -15,7 +15,7 @@ COMPILE = $(BIN)/uv pip compile --no-config --universal --python-version 3.11 --
           --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade,)
 RUFF_PATHS := shared services tests bench
 
-.PHONY: run test test-unit test-integration audit lock lint bench chaos clean help
+.PHONY: run test test-unit test-integration audit lock lint bench chaos clean help compose-test test-containers
 
 help:
 	@echo "make run    start broker, PostgreSQL and the four services on embedded defaults"
@@ -25,6 +25,8 @@ help:
 	@echo "make bench  measure throughput and latency beside their limits (QUICK=1 for a short run)"
 	@echo "make chaos  kill services mid-stream and check nothing is lost or doubled"
 	@echo "make lint   ruff check and ruff format --check"
+	@echo "make compose-test     docker-compose.yml under Podman: scaled, a routing replica crashed and one restarted, invariants checked"
+	@echo "make test-containers  tests/integration and tests/e2e with the broker and PostgreSQL from testcontainers (Podman's Docker API)"
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit("lastmeter needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -83,6 +85,31 @@ bench: $(BENCH_STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos
+
+# Containers where no Docker engine is installed: Podman from Debian (installed and configured by
+# deploy/podman/engine.sh when missing) and images built from Debian packages (deploy/podman/images.sh,
+# cached). No registry is needed; with one, name the registry's images, e.g.
+#   make test-containers KAFKA_IMAGE=apache/kafka:3.9.0 POSTGRES_IMAGE=postgres:16
+PODMAN_SOCK    ?= /run/lastmeter-podman/podman.sock
+KAFKA_IMAGE    ?= localhost/lastmeter-broker:tansu
+POSTGRES_IMAGE ?= localhost/lastmeter-postgres:15
+CONTAINER_TESTS ?= tests/integration tests/e2e
+
+compose-test: $(STAMP)
+	@sh deploy/podman/engine.sh install && sh deploy/podman/engine.sh config
+	$(BIN)/python -m bench.compose_test
+
+# Podman's API service is started for the run (on its own socket, so other test runs on this machine
+# keep their embedded parts) and stopped after it; the fixtures remove their containers. Podman runs
+# beside the tests (even when this machine is itself a container), so ports are reached on localhost.
+test-containers: $(STAMP)
+	@sh deploy/podman/engine.sh install && sh deploy/podman/engine.sh config
+	@sh deploy/podman/images.sh infra
+	@LASTMETER_PODMAN_SOCK=$(PODMAN_SOCK) sh deploy/podman/engine.sh api
+	@DOCKER_HOST=unix://$(PODMAN_SOCK) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_CONNECTION_MODE=docker_host \
+	  LASTMETER_TEST_KAFKA_IMAGE=$(KAFKA_IMAGE) LASTMETER_TEST_POSTGRES_IMAGE=$(POSTGRES_IMAGE) \
+	  $(BIN)/python -m pytest $(CONTAINER_TESTS) $(PYTEST_ARGS); \
+	  rc=$$?; LASTMETER_PODMAN_SOCK=$(PODMAN_SOCK) sh deploy/podman/engine.sh api-stop; exit $$rc
 
 clean:
 	rm -rf $(VENV) .lastmeter tests/artifacts
