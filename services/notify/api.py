@@ -17,12 +17,12 @@ import orjson
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from services.notify import store_views
-from services.notify.deps import Runtime, settings_of
-from services.notify.hub import StreamHub, TooManyStreams, format_sse
+from services.notify.deps import Rt
+from services.notify.hub import TooManyStreams, format_sse
+from services.notify.runtime import NotifyRuntime
+from services.notify.store import views as store_views
 from shared.events import known_types
 from shared.http import ApiError, CurrentPrincipal, field_error
-from shared.service import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["stream"])
 MAX_STREAM_ID = 2**63 - 1
@@ -69,14 +69,14 @@ def _position(raw: str | None) -> int | None:
 )
 async def stream(
     request: Request,
-    rt: Runtime,
+    rt: Rt,
     principal: CurrentPrincipal,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     case_id: Annotated[str | None, Query(max_length=64, description="only this case's events")] = None,
     types: Annotated[str | None, Query(max_length=2000, description="comma-separated event types")] = None,
 ) -> StreamingResponse:
-    hub: StreamHub = rt.state["hub"]
-    settings = settings_of(rt)
+    hub = rt.extras.hub.get()
+    settings = rt.settings
     resume_from = _position(last_event_id or request.query_params.get("last_event_id"))
     wanted = tuple(t.strip() for t in (types or "").split(",") if t.strip())
     if unknown := [t for t in wanted if t not in known_types()]:
@@ -134,13 +134,13 @@ async def stream(
     )
 
 
-async def run_hub(rt: ServiceRuntime) -> None:
+async def run_hub(rt: NotifyRuntime) -> None:
     """Background task: the stream hub of this process, and the re-check of its streams' keys."""
-    hub: StreamHub = rt.state["hub"]
+    hub = rt.extras.hub.get()
     watcher = asyncio.create_task(
         hub.watch_keys(
             rt.keys.active_key_ids,
-            interval=settings_of(rt).sse_key_check_seconds,
+            interval=rt.settings.sse_key_check_seconds,
             now=lambda: rt.clock.now().timestamp(),
         )
     )

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from services.notify import store, store_views
-from services.notify.deps import Runtime, settings_of
+from services.notify.deps import Rt
 from services.notify.projection import ESCALATION_ORDER
-from services.notify.store_views import SORTS, Where, scope_clause
+from services.notify.store import cases as store
+from services.notify.store import views as store_views
+from services.notify.store.views import SORTS, Where, scope_clause
 from services.notify.supply import supply_vs_demand
 from shared.auth import Principal
 from shared.events import known_types
@@ -31,7 +32,7 @@ class CasePage(BaseModel):
     offset: int
 
 
-async def _where(rt: Runtime, principal: Principal) -> Where:
+async def _where(rt: Rt, principal: Principal) -> Where:
     where = Where()
     linked: tuple[str, ...] = ()
     if principal.case_id is not None:
@@ -50,7 +51,7 @@ def _case_view(row: Any) -> dict[str, Any]:
 
 @router.get("/cases", response_model=CasePage, summary="Cases you may see, filtered and paged on the server")
 async def list_cases(
-    rt: Runtime,
+    rt: Rt,
     principal: CurrentPrincipal,
     state: Literal["open", "closed", "all"] = "open",
     category: Annotated[str | None, Query(max_length=64)] = None,
@@ -101,9 +102,7 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}", summary="One case as notify projects it (status, owners, SLA state per deadline)")
-async def get_case(
-    case_id: Annotated[str, Path(max_length=64)], rt: Runtime, principal: CurrentPrincipal
-) -> dict[str, Any]:
+async def get_case(case_id: Annotated[str, Path(max_length=64)], rt: Rt, principal: CurrentPrincipal) -> dict[str, Any]:
     where = await _where(rt, principal)
     where.add(f"case_id = {where.param(case_id)}")
     rows, _ = await store_views.list_cases(rt.pool, where=where, sort="updated", limit=1, offset=0)
@@ -116,14 +115,12 @@ async def get_case(
 
 
 @router.get("/stats/overview", summary="Open cases by SLA state, status and escalation")
-async def overview(rt: Runtime, principal: CurrentPrincipal) -> dict[str, Any]:
+async def overview(rt: Rt, principal: CurrentPrincipal) -> dict[str, Any]:
     return await store_views.overview(rt.pool, where=await _where(rt, principal))
 
 
 @router.get("/stats/demand", summary="Needs submitted per category per day")
-async def demand(
-    rt: Runtime, principal: CurrentPrincipal, days: Annotated[int, Query(ge=1, le=365)] = 14
-) -> dict[str, Any]:
+async def demand(rt: Rt, principal: CurrentPrincipal, days: Annotated[int, Query(ge=1, le=365)] = 14) -> dict[str, Any]:
     zone = rt.catalogue.timezone
     today = rt.clock.now().astimezone(ZoneInfo(zone)).date()
     first = today - timedelta(days=days - 1)
@@ -140,20 +137,20 @@ async def demand(
 
 
 @router.get("/stats/supply", summary="Volunteer supply per skill against open demand per category (以需定供)")
-async def supply(rt: Runtime, principal: CurrentPrincipal) -> dict[str, Any]:
+async def supply(rt: Rt, principal: CurrentPrincipal) -> dict[str, Any]:
     counts = await store_views.open_by_category(rt.pool, where=await _where(rt, principal))
     street = principal.scope if principal.role in ("street_office", "grid_worker") else None
     return supply_vs_demand(rt.catalogue, street=street, open_by_category=counts)
 
 
 @router.get("/dashboard/config", summary="What the dashboard needs to start: names, the sla URL, who you are")
-async def dashboard_config(rt: Runtime, principal: CurrentPrincipal) -> dict[str, Any]:
+async def dashboard_config(rt: Rt, principal: CurrentPrincipal) -> dict[str, Any]:
     cat = rt.catalogue
     street = principal.scope if principal.role in ("street_office", "grid_worker") else None
     named = lambda items: [{"code": i.code, "name": i.name, "name_en": i.name_en} for i in items]  # noqa: E731
     return {
         "principal": {"role": principal.role, "scope": principal.scope, "name": principal.name},
-        "sla_url": settings_of(rt).dashboard_sla_url,
+        "sla_url": rt.settings.dashboard_sla_url,
         "timezone": cat.timezone,
         "street": named([cat.street(street)])[0] if street and cat.street(street) else None,
         "categories": [

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
 from services.notify import api_session
-from services.notify.deps import Runtime, settings_of
+from services.notify.deps import Rt
 from shared.http import ApiError
 
 router = APIRouter(tags=["dashboard"])
@@ -43,10 +43,10 @@ def content_security_policy(sla_origin: str) -> str:
     )
 
 
-def security_headers(rt: Runtime) -> dict[str, str]:
+def security_headers(rt: Rt) -> dict[str, str]:
     """Headers every dashboard response carries."""
     return {
-        "Content-Security-Policy": content_security_policy(settings_of(rt).dashboard_sla_origin),
+        "Content-Security-Policy": content_security_policy(rt.settings.dashboard_sla_origin),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",
@@ -55,12 +55,12 @@ def security_headers(rt: Runtime) -> dict[str, str]:
 
 
 @router.get("/dashboard", include_in_schema=False)
-async def dashboard(rt: Runtime) -> FileResponse:
+async def dashboard(rt: Rt) -> FileResponse:
     return FileResponse(ASSETS / "index.html", media_type=TYPES[".html"], headers=security_headers(rt))
 
 
 @router.get("/dashboard/{name}", include_in_schema=False)
-async def asset(name: str, rt: Runtime) -> FileResponse:
+async def asset(name: str, rt: Rt) -> FileResponse:
     path = ASSETS / name
     if "/" in name or name.startswith(".") or path.suffix not in TYPES or not path.is_file():
         raise ApiError(404, "not_found", f"no dashboard file {name}")
@@ -68,5 +68,5 @@ async def asset(name: str, rt: Runtime) -> FileResponse:
 
 
 @router.get("/", include_in_schema=False)
-async def root(rt: Runtime) -> RedirectResponse:
+async def root(rt: Rt) -> RedirectResponse:
     return RedirectResponse("/dashboard", headers=security_headers(rt))

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from services.notify import store_delivery
-from services.notify.deps import Runtime
+from services.notify.deps import Rt
+from services.notify.store import deliveries as store_delivery
 from shared.auth import Principal
 from shared.http import ApiError, CurrentPrincipal, require_roles
 
@@ -50,7 +50,7 @@ class DeliveryOut(BaseModel):
     attempt_log: list[AttemptOut] | None = None
 
 
-async def _own_subscription_ids(rt: Runtime, principal: Principal) -> list[str] | None:
+async def _own_subscription_ids(rt: Rt, principal: Principal) -> list[str] | None:
     if principal.role == "admin":
         return None
     if not principal.key_id:
@@ -60,7 +60,7 @@ async def _own_subscription_ids(rt: Runtime, principal: Principal) -> list[str] 
 
 @router.get("/deliveries", response_model=list[DeliveryOut], summary="Deliveries, newest first (yours; admin: all)")
 async def list_deliveries(
-    rt: Runtime,
+    rt: Rt,
     principal: CurrentPrincipal,
     status: DeliveryStatus | None = None,
     subscription_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -77,7 +77,7 @@ async def list_deliveries(
     return [DeliveryOut(**dict(r)) for r in rows]
 
 
-async def _visible(rt: Runtime, principal: Principal, delivery_id: int) -> dict[str, object]:
+async def _visible(rt: Rt, principal: Principal, delivery_id: int) -> dict[str, object]:
     row = await store_delivery.get_delivery(rt.pool, delivery_id=delivery_id)
     ids = await _own_subscription_ids(rt, principal)
     if row is None or (ids is not None and row["subscription_id"] not in ids):
@@ -86,9 +86,7 @@ async def _visible(rt: Runtime, principal: Principal, delivery_id: int) -> dict[
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut, summary="One delivery with every attempt")
-async def get_delivery(
-    delivery_id: Annotated[int, Path(ge=1)], rt: Runtime, principal: CurrentPrincipal
-) -> DeliveryOut:
+async def get_delivery(delivery_id: Annotated[int, Path(ge=1)], rt: Rt, principal: CurrentPrincipal) -> DeliveryOut:
     row = await _visible(rt, principal, delivery_id)
     attempts = await store_delivery.attempts_of(rt.pool, delivery_id=delivery_id)
     return DeliveryOut(**row, attempt_log=[AttemptOut(**dict(a)) for a in attempts])
@@ -101,14 +99,14 @@ async def get_delivery(
     summary="Send a failed delivery again (a fresh 24 h retry window)",
     dependencies=[require_roles("admin")],
 )
-async def replay(delivery_id: Annotated[int, Path(ge=1)], rt: Runtime) -> DeliveryOut:
+async def replay(delivery_id: Annotated[int, Path(ge=1)], rt: Rt) -> DeliveryOut:
     row = await store_delivery.replay(rt.pool, delivery_id=delivery_id, now=rt.clock.now())
     if row is None:
         existing = await store_delivery.get_delivery(rt.pool, delivery_id=delivery_id)
         if existing is None:
             raise ApiError(404, "not_found", f"no delivery {delivery_id}")
         raise ApiError(409, "conflict", f"delivery {delivery_id} is {existing['status']}; only failed ones replay")
-    worker = rt.state.get("delivery_worker")
+    worker = rt.extras.delivery_worker.get_or_none()
     if worker is not None:
         worker.wake()
     return DeliveryOut(**dict(row))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
-from services.notify.deps import Runtime, settings_of
+from services.notify.deps import Rt
 from shared.http import ApiError
 from shared.session import CSRF_HEADER, SESSION_COOKIE, sign_session
 
@@ -43,7 +43,7 @@ async def login(
     body: Login,
     request: Request,
     response: Response,
-    rt: Runtime,
+    rt: Rt,
     csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None,
 ) -> dict[str, Any]:
     _require_csrf_header(csrf)
@@ -62,7 +62,7 @@ async def login(
             "the dashboard is for staff keys; residents use their access token",
             fields=[{"field": "key", "message": "a resident token"}],
         )
-    settings = settings_of(rt)
+    settings = rt.settings
     now = rt.clock.now().timestamp()
     ttl = settings.session_ttl_seconds
     value = sign_session(principal.key_id, secret=settings.token_secret.get_secret_value(), now=now, ttl_seconds=ttl)
@@ -83,9 +83,7 @@ async def login(
 
 
 @router.post("/logout", status_code=204, summary="Log out: clears the session cookie")
-async def logout(
-    request: Request, rt: Runtime, csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None
-) -> Response:
+async def logout(request: Request, rt: Rt, csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None) -> Response:
     _require_csrf_header(csrf)
     response = Response(status_code=204)
     response.delete_cookie(
@@ -93,6 +91,6 @@ async def logout(
         path="/",
         httponly=True,
         samesite="strict",
-        secure=_secure(request, settings_of(rt).session_cookie_secure),
+        secure=_secure(request, rt.settings.session_cookie_secure),
     )
     return response

@@ -15,7 +15,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.notify import store, store_confirm, store_delivery
 from services.notify.audience import Audience, audience_for
 from services.notify.code_sender import send_code
 from services.notify.confirmation import (
@@ -25,8 +24,11 @@ from services.notify.confirmation import (
     hash_code,
     hash_target,
 )
-from services.notify.deps import Runtime, settings_of
+from services.notify.deps import Rt
 from services.notify.settings import NotifySettings
+from services.notify.store import cases as store
+from services.notify.store import confirm as store_confirm
+from services.notify.store import deliveries as store_delivery
 from services.notify.subscriptions import (
     FilterError,
     Scope,
@@ -125,7 +127,7 @@ def too_many(message: str, retry_after: float) -> HTTPException:
     return HTTPException(429, message, headers={"Retry-After": str(max(1, int(retry_after + 0.999)))})
 
 
-async def _case_audience(rt: Runtime, case_id: str) -> Audience | None:
+async def _case_audience(rt: Rt, case_id: str) -> Audience | None:
     state = await store.load_case(rt.pool, case_id=case_id)
     if state is None:
         return None
@@ -133,7 +135,7 @@ async def _case_audience(rt: Runtime, case_id: str) -> Audience | None:
     return audience_for(before=state, after=state, payload=None, submission_ids=submissions)
 
 
-async def _check_webhook(rt: Runtime, settings: NotifySettings, principal: Principal, body: SubscriptionIn) -> None:
+async def _check_webhook(rt: Rt, settings: NotifySettings, principal: Principal, body: SubscriptionIn) -> None:
     """Staff only, a public address (resolved now; again, and pinned, at every send), and a secret."""
     if principal.role == "resident" or principal.case_id is not None:
         raise ApiError(
@@ -146,7 +148,7 @@ async def _check_webhook(rt: Runtime, settings: NotifySettings, principal: Princ
     try:
         target = parse_url(body.target, allow_loopback=allow)
         async with asyncio.timeout(settings.webhook_dns_timeout_seconds):
-            await pin(target, resolver=rt.state["webhook_resolver"], allow_loopback=allow)
+            await pin(target, resolver=rt.extras.webhook_resolver, allow_loopback=allow)
     except UnsafeUrl as exc:  # Unresolvable included: a subscription is checked against what its name answers now
         raise field_error("target", f"webhook URL refused: {exc}") from None
     except TimeoutError:
@@ -169,7 +171,7 @@ def _contact(body: SubscriptionIn) -> str:
     return phone
 
 
-async def _scope_for(rt: Runtime, principal: Principal, body: SubscriptionIn) -> Scope:
+async def _scope_for(rt: Rt, principal: Principal, body: SubscriptionIn) -> Scope:
     try:
         if body.scope is None:
             return default_scope(principal)
@@ -184,7 +186,7 @@ async def _scope_for(rt: Runtime, principal: Principal, body: SubscriptionIn) ->
         ) from None
 
 
-async def _target_allowance(rt: Runtime, settings: NotifySettings, channel: str, target: str) -> str:
+async def _target_allowance(rt: Rt, settings: NotifySettings, channel: str, target: str) -> str:
     """The target's hash, or 429 when it already got its codes for this hour (a stranger's phone is not flooded)."""
     secret = settings.token_secret.get_secret_value()
     target_hash = hash_target(secret, channel, target)
@@ -202,7 +204,7 @@ async def _target_allowance(rt: Runtime, settings: NotifySettings, channel: str,
 
 
 async def _send_new_code(
-    rt: Runtime, settings: NotifySettings, row: dict[str, object], *, target: str, target_hash: str
+    rt: Rt, settings: NotifySettings, row: dict[str, object], *, target: str, target_hash: str
 ) -> None:
     """A fresh code for the subscription, stored hashed, sent to the target; 503 if it could not go."""
     code = generate_code()
@@ -235,8 +237,8 @@ async def _send_new_code(
 
 
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionOut, summary="Subscribe within your scope")
-async def create(body: SubscriptionIn, rt: Runtime, principal: CurrentPrincipal) -> SubscriptionOut:
-    settings = settings_of(rt)
+async def create(body: SubscriptionIn, rt: Rt, principal: CurrentPrincipal) -> SubscriptionOut:
+    settings = rt.settings
     if not principal.key_id:
         raise ApiError(403, "forbidden", "this credential cannot own subscriptions")
     if body.channel == "webhook":
@@ -296,13 +298,13 @@ async def create(body: SubscriptionIn, rt: Runtime, principal: CurrentPrincipal)
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut], summary="Your key's subscriptions (admin: all)")
-async def list_own(rt: Runtime, principal: CurrentPrincipal) -> list[SubscriptionOut]:
+async def list_own(rt: Rt, principal: CurrentPrincipal) -> list[SubscriptionOut]:
     owner = None if principal.role == "admin" else (principal.key_id or "-")
     rows = await store_delivery.list_subscriptions(rt.pool, owner_key_id=owner)
     return [to_out(dict(r)) for r in rows]
 
 
-async def owned(rt: Runtime, principal: Principal, subscription_id: str) -> dict[str, object]:
+async def owned(rt: Rt, principal: Principal, subscription_id: str) -> dict[str, object]:
     """The subscription if the caller's own key made it (admin: any); 404 otherwise, so ids do not leak."""
     row = await store_delivery.get_subscription(rt.pool, subscription_id=subscription_id)
     if (
@@ -315,12 +317,12 @@ async def owned(rt: Runtime, principal: Principal, subscription_id: str) -> dict
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut, summary="One of your subscriptions")
-async def get_one(subscription_id: SubscriptionId, rt: Runtime, principal: CurrentPrincipal) -> SubscriptionOut:
+async def get_one(subscription_id: SubscriptionId, rt: Rt, principal: CurrentPrincipal) -> SubscriptionOut:
     return to_out(await owned(rt, principal, subscription_id))
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Unsubscribe")
-async def delete(subscription_id: SubscriptionId, rt: Runtime, principal: CurrentPrincipal) -> Response:
+async def delete(subscription_id: SubscriptionId, rt: Rt, principal: CurrentPrincipal) -> Response:
     await owned(rt, principal, subscription_id)
     await store_delivery.deactivate_subscription(rt.pool, subscription_id=subscription_id)
     return Response(status_code=204)
@@ -332,9 +334,9 @@ async def delete(subscription_id: SubscriptionId, rt: Runtime, principal: Curren
     summary="Confirm an SMS or e-mail subscription with the code its target received",
 )
 async def confirm(
-    subscription_id: SubscriptionId, body: ConfirmIn, rt: Runtime, principal: CurrentPrincipal
+    subscription_id: SubscriptionId, body: ConfirmIn, rt: Rt, principal: CurrentPrincipal
 ) -> SubscriptionOut:
-    settings = settings_of(rt)
+    settings = rt.settings
     await owned(rt, principal, subscription_id)
     now = rt.clock.now()
     async with rt.pool.acquire() as conn, conn.transaction():
@@ -377,8 +379,8 @@ async def confirm(
     response_model=SubscriptionOut,
     summary="Send a new confirmation code to an unconfirmed SMS or e-mail subscription",
 )
-async def resend(subscription_id: SubscriptionId, rt: Runtime, principal: CurrentPrincipal) -> SubscriptionOut:
-    settings = settings_of(rt)
+async def resend(subscription_id: SubscriptionId, rt: Rt, principal: CurrentPrincipal) -> SubscriptionOut:
+    settings = rt.settings
     row = await owned(rt, principal, subscription_id)
     if row["channel"] == "webhook" or row["confirmed_at"] is not None:
         raise ApiError(409, "conflict", "this subscription needs no code", state="confirmed")

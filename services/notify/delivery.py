@@ -20,13 +20,13 @@ import asyncpg
 import orjson
 import structlog
 
-from services.notify import store_delivery
 from services.notify.channels import Outcome
 from services.notify.channels.email import send_email
 from services.notify.channels.sms import SmsProvider, make_provider
 from services.notify.channels.webhook import WebhookSender
 from services.notify.owners import REVOKED, ActiveKeyIds, OwnerCheck
 from services.notify.settings import NotifySettings
+from services.notify.store import deliveries as store_delivery
 from services.notify.templates import render
 from services.notify.urlguard import Resolver
 from shared.catalogue import Catalogue

@@ -19,8 +19,8 @@ import asyncpg
 import orjson
 import structlog
 
-from services.notify import store
 from services.notify.audience import Audience
+from services.notify.store import cases as store
 from shared.auth import Principal
 from shared.pg_listen import listen_forever
 from shared.retry import Backoff

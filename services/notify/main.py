@@ -10,10 +10,32 @@ from services.notify import api, api_cases, api_dashboard, api_deliveries, api_d
 from services.notify.api_asyncapi import router as asyncapi_router
 from services.notify.delivery import DeliveryWorker
 from services.notify.hub import StreamHub
+from services.notify.runtime import NotifyExtras, NotifyRuntime
 from services.notify.settings import NotifySettings
 from services.notify.urlguard import Resolver, system_resolver
 from shared.clock import Clock
 from shared.service import ServiceRuntime, build_app
+
+
+async def start_hub(rt: NotifyRuntime) -> None:
+    """Background task: this process's stream hub, made once the pool exists."""
+    hub = StreamHub(pool=rt.pool, dsn=rt.settings.database_url, channel=handlers.stream_channel(rt.settings))
+    rt.extras.hub.set(hub)
+    await api.run_hub(rt)
+
+
+async def start_deliveries(rt: NotifyRuntime) -> None:
+    """Background task: this process's delivery worker pool."""
+    worker = DeliveryWorker(
+        pool=rt.pool,
+        settings=rt.settings,
+        clock=rt.clock,
+        catalogue=lambda: rt.catalogue,
+        active_key_ids=rt.keys.active_key_ids,
+        resolver=rt.extras.webhook_resolver,
+    )
+    rt.extras.delivery_worker.set(worker)
+    await worker.run()
 
 
 def create_app(settings: NotifySettings, *, clock: Clock | None = None, resolver: Resolver | None = None) -> FastAPI:
@@ -21,27 +43,11 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None, resolver
 
     `resolver` answers webhook hosts' addresses (tests inject one; default: the system's).
     """
-    runtime = ServiceRuntime(settings, migrations=Path(__file__).parent / "migrations", clock=clock)
-    runtime.state["webhook_resolver"] = resolver or system_resolver
-    for spec in handlers.consumers(runtime):
-        runtime.add_consumer(spec)
-
-    async def start_hub(rt: ServiceRuntime) -> None:
-        rt.state["hub"] = StreamHub(pool=rt.pool, dsn=settings.database_url, channel=handlers.stream_channel(rt))
-        await api.run_hub(rt)
-
-    async def start_deliveries(rt: ServiceRuntime) -> None:
-        worker = DeliveryWorker(
-            pool=rt.pool,
-            settings=settings,
-            clock=rt.clock,
-            catalogue=lambda: rt.catalogue,
-            active_key_ids=rt.keys.active_key_ids,
-            resolver=rt.state["webhook_resolver"],
-        )
-        rt.state["delivery_worker"] = worker
-        await worker.run()
-
+    extras = NotifyExtras(webhook_resolver=resolver or system_resolver)
+    runtime: NotifyRuntime = ServiceRuntime(
+        settings, extras=extras, migrations=Path(__file__).parent / "migrations", clock=clock
+    )
+    runtime.add_consumers(handlers.consumers(runtime))
     runtime.add_background(start_hub)
     runtime.add_background(start_deliveries)
     return build_app(

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Collection
 import asyncpg
 import structlog
 
-from services.notify import store_delivery
+from services.notify.store import deliveries as store_delivery
 
 log = structlog.get_logger(__name__)
 ActiveKeyIds = Callable[[Collection[str]], Awaitable[set[str]]]

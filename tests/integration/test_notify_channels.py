@@ -220,7 +220,7 @@ async def test_a_client_that_never_reads_is_dropped_without_harming_others(
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.connect((host, int(port)))
         stuck.sendall(f"GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {street_key}\r\n\r\n".encode())
-        hub = await eventually(lambda: _ready(app.state.runtime.state.get("hub")))
+        hub = await eventually(lambda: _ready(app.state.runtime.extras.hub.get_or_none()))
         await eventually(lambda: _ready(hub.clients >= 1))
         try:
             big = "路灯不亮" * 2000  # large events fill the socket buffers quickly

@@ -136,7 +136,7 @@ async def test_an_old_last_event_id_gets_a_resync_not_the_whole_table(
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
         await _fill_stream(database_url, prefix, 3000)
-        hub: StreamHub = runtime.state["hub"]
+        hub: StreamHub = runtime.extras.hub.get()
 
         async def caught_up() -> bool:
             return hub.cursor >= 3000

@@ -121,7 +121,7 @@ async def test_failing_receiver_is_retried_then_dead_lettered_then_replayed(
             assert detail["next_attempt_at"] > detail["created_at"]
             # Time passes (on the injected clock): it is retried, still failing.
             clock.advance(timedelta(hours=2))
-            app.state.runtime.state["delivery_worker"].wake()
+            app.state.runtime.extras.delivery_worker.get().wake()
 
             async def tried_twice() -> bool:
                 d = (await client.get(f"/v1/deliveries/{first['id']}", headers=bearer(admin))).json()
@@ -130,7 +130,7 @@ async def test_failing_receiver_is_retried_then_dead_lettered_then_replayed(
             await eventually(tried_twice)
             # 24 h later the retry window is spent: the delivery is dead-lettered as failed.
             clock.advance(timedelta(hours=25))
-            app.state.runtime.state["delivery_worker"].wake()
+            app.state.runtime.extras.delivery_worker.get().wake()
             failed = await eventually(lambda: _deliveries(client, admin, case_id, status="failed"))
             assert failed[0]["id"] == first["id"]
             listed = (await client.get("/v1/deliveries", params={"status": "failed"}, headers=bearer(admin))).json()

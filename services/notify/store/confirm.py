@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.notify.confirmation import Pending
-from services.notify.store_delivery import SUBSCRIPTION_COLUMNS
+from services.notify.store.deliveries import SUBSCRIPTION_COLUMNS
 
 
 async def create_within_quota(

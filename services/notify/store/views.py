@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.notify.store import STREAM_COLUMNS
+from services.notify.store.cases import STREAM_COLUMNS
 from shared.auth import Principal
 
 SORTS = {
