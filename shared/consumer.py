@@ -4,12 +4,19 @@ Rules (engineering brief): an event already in the inbox changes nothing; offset
 only after the transaction commits; a message that can never be processed goes to the
 dead-letter topic (through the outbox, in the same transaction) with its reason and original
 coordinates, and consumption carries on; transient failures retry the batch with backoff.
+
+A failure that repeats identically is not waited out forever: after `retry_attempts` batch
+failures the batch is redone event by event, and an event that keeps failing the same way while
+the others pass (or, alone, while the database answers) is dead-lettered as `retries-exhausted`.
+When every event fails alike it is an outage: the batch waits with backoff and nothing is
+dead-lettered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -21,7 +28,7 @@ from shared.clock import Clock
 from shared.events import CloudEvent, EventData, PoisonMessage, parse_event
 from shared.events.binding import dead_letter_headers
 from shared.outbox import BatchOutbox, Outbox, OutgoingMessage
-from shared.retry import Backoff, is_transient
+from shared.retry import Backoff, FailureLedger, is_transient, signature
 from shared.topics import DEADLETTER
 
 log = structlog.get_logger(__name__)
@@ -31,6 +38,8 @@ DepsT = TypeVar("DepsT")
 
 # Bugs get this many tries before the event is dead-lettered instead of blocking its partition.
 HANDLER_ATTEMPTS = 3
+# Transient-looking errors get this many identical tries (the default of `consumer_retry_attempts`).
+RETRY_ATTEMPTS = 5
 # What a spec built the old way (without deps) hands its handlers as `ctx.deps`.
 _NO_DEPS: Any = None
 
@@ -117,6 +126,14 @@ def handler_spec(
     return ConsumerSpec(name=name, topics=topics, handlers=handlers, prepare=prepare, flush=flush, deps=deps)
 
 
+class _Outage(Exception):
+    """Every event of a careful pass failed alike: the world is down, not one event; wait, count nothing."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(signature(cause))
+        self.cause = cause
+
+
 @dataclass
 class _Decoded:
     record: ConsumerRecord
@@ -140,8 +157,10 @@ class EventConsumer:
         batch_size: int = 500,
         rebalance_timeout_ms: int = 10000,
         fetch_max_wait_ms: int = 20,
+        retry_attempts: int = RETRY_ATTEMPTS,
     ) -> None:
         self.spec = spec
+        self._retry_attempts = retry_attempts
         self._pool = pool
         self._outbox = outbox
         self._clock = clock
@@ -166,6 +185,10 @@ class EventConsumer:
         )
         self.processed = 0
         self.dead_lettered = 0
+        # Per partition: the newest event time applied (committed), and the clock time of the last fetch
+        # that found it drained. sla fires timers only on what these say it has seen (docs/sla.md).
+        self.applied_through: dict[TopicPartition, datetime] = {}
+        self.caught_up_at: dict[TopicPartition, datetime] = {}
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -178,6 +201,7 @@ class EventConsumer:
         backoff = Backoff()
         while True:
             try:
+                fetched_at = self._clock.now()
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
             except KafkaError as exc:
                 log.warning("fetch failed; retrying", error=str(exc))
@@ -185,6 +209,7 @@ class EventConsumer:
                 continue
             records = [r for recs in batches.values() for r in recs]
             if not records:
+                await self._note_caught_up(fetched_at)
                 continue
             await self._apply_until_done(records)
             offsets = {tp: recs[-1].offset + 1 for tp, recs in batches.items()}
@@ -198,31 +223,39 @@ class EventConsumer:
             backoff.reset()
 
     async def _apply_until_done(self, records: list[ConsumerRecord]) -> None:
-        """Apply a batch, retrying transient failures; poison never blocks the batch."""
+        """Apply a batch, retrying transient failures; poison, and an event that fails alike forever, never block it."""
         backoff = Backoff()
         careful = False
-        attempts = 0
+        batch_failures = 0
+        ledger = FailureLedger()  # per event id, for this batch only
         while True:
             try:
-                await self.apply(records, careful=careful, final_attempt=attempts + 1 >= HANDLER_ATTEMPTS)
+                await self.apply(records, careful=careful, ledger=ledger)
                 return
             except PoisonMessage:
                 careful = True  # redo event by event, each in a savepoint, to isolate the poison
+            except _Outage as outage:
+                log.warning("every event fails alike; waiting for recovery", error=str(outage))
             except Exception as exc:
-                if is_transient(exc):
-                    log.warning("batch failed transiently; retrying", error=str(exc))
+                if careful:
+                    log.warning("careful pass failed; retrying", error=signature(exc))
+                elif is_transient(exc):
+                    batch_failures += 1
+                    log.warning("batch failed transiently; retrying", error=str(exc), attempt=batch_failures)
+                    # Past this, find out whether one event is at fault rather than wait for ever.
+                    careful = batch_failures >= self._retry_attempts
                 else:
-                    attempts += 1
                     careful = True
-                    log.exception("handler error", attempt=attempts)
-                await backoff.sleep()
+                    log.exception("handler error")
+            await backoff.sleep()
 
     async def apply(
-        self, records: Sequence[ConsumerRecord], *, careful: bool = False, final_attempt: bool = True
+        self, records: Sequence[ConsumerRecord], *, careful: bool = False, ledger: FailureLedger | None = None
     ) -> None:
         """Apply records in one transaction: inbox, effects, dead letters, queued events."""
         decoded: list[_Decoded] = []
         dead: list[tuple[ConsumerRecord, PoisonMessage]] = []
+        newest: dict[TopicPartition, datetime] = {}
         for record in records:
             try:
                 # Structured mode: the body is the whole event, whatever the headers say (messages
@@ -231,6 +264,8 @@ class EventConsumer:
             except PoisonMessage as poison:
                 dead.append((record, poison))
                 continue
+            tp = TopicPartition(record.topic, record.partition)
+            newest[tp] = max(newest.get(tp, envelope.time), envelope.time)
             if envelope.type in self._by_type:
                 decoded.append(_Decoded(record, envelope, payload))
         batch_outbox = BatchOutbox(self._outbox)  # every event the batch causes, written in one statement
@@ -245,13 +280,15 @@ class EventConsumer:
                     fresh.discard(item.envelope.id)
                     work.append((item, self._by_type[item.envelope.type]))
             if careful:
-                dead += await self._apply_one_by_one(ctx, batch_outbox, work, final_attempt=final_attempt)
+                dead += await self._apply_one_by_one(ctx, batch_outbox, work, ledger=ledger or FailureLedger())
             else:
                 await self.spec.run_unit(ctx, [(handler, item.envelope, item.payload) for item, handler in work])
             if dead:
                 await self._dead_letter(conn, dead, batch_outbox)
             await batch_outbox.flush(conn)
         self.processed += len(decoded)
+        for tp, at in newest.items():  # committed: these partitions are applied through `at`
+            self.applied_through[tp] = max(self.applied_through.get(tp, at), at)
         self.dead_lettered += len(dead)
 
     async def _apply_one_by_one(
@@ -260,27 +297,69 @@ class EventConsumer:
         outbox: BatchOutbox,
         work: list[tuple[_Decoded, Handler[Any]]],
         *,
-        final_attempt: bool,
+        ledger: FailureLedger,
     ) -> list[tuple[ConsumerRecord, PoisonMessage]]:
         """Each event in its own savepoint, so the poison among them rolls back alone; returns the dead."""
         dead: list[tuple[ConsumerRecord, PoisonMessage]] = []
+        failed: list[tuple[_Decoded, Exception]] = []
+        passed = 0
         for item, handler in work:
             mark = outbox.mark()
             try:
                 async with ctx.conn.transaction():
                     await self.spec.run_unit(ctx, [(handler, item.envelope, item.payload)])
+                passed += 1
                 continue
             except PoisonMessage as poison:
-                reason = poison
+                outbox.rewind(mark)
+                ctx.batch.clear()  # the savepoint rollback may have undone what it recorded
+                dead.append((item.record, poison))
+                await self._forget(ctx.conn, item.envelope.id)
             except Exception as exc:
-                if is_transient(exc) or not final_attempt:
-                    raise
-                reason = PoisonMessage("handler-error", f"{type(exc).__name__}: {exc}")
-            outbox.rewind(mark)
-            ctx.batch.clear()  # the savepoint rollback may have undone what it recorded
-            dead.append((item.record, reason))
-            await self._forget(ctx.conn, item.envelope.id)
+                if ctx.conn.is_closed():
+                    raise _Outage(exc) from exc
+                outbox.rewind(mark)
+                ctx.batch.clear()
+                failed.append((item, exc))
+        if failed:
+            dead += await self._judge(ctx.conn, failed, passed=passed, ledger=ledger)
         return dead
+
+    async def _judge(
+        self, conn: asyncpg.Connection, failed: list[tuple[_Decoded, Exception]], *, passed: int, ledger: FailureLedger
+    ) -> list[tuple[ConsumerRecord, PoisonMessage]]:
+        """Count the failed events' tries, unless it is an outage; the exhausted ones are returned as dead.
+
+        Raises (rolling the batch back for another try) while any failed event has tries left.
+        """
+        if passed == 0:
+            alike = len({signature(exc) for _, exc in failed}) == 1
+            if (len(failed) > 1 and alike) or not await self._database_answers(conn):
+                raise _Outage(failed[0][1])
+        dead: list[tuple[ConsumerRecord, PoisonMessage]] = []
+        retry: Exception | None = None
+        for item, exc in failed:
+            transient = is_transient(exc)
+            limit = self._retry_attempts if transient else HANDLER_ATTEMPTS
+            tries = ledger.record(item.envelope.id, exc)
+            log.warning("event failed", event_id=item.envelope.id, attempt=tries, limit=limit, error=signature(exc))
+            if tries < limit:
+                retry = retry or exc
+                continue
+            reason = "retries-exhausted" if transient else "handler-error"
+            dead.append((item.record, PoisonMessage(reason, f"{tries} identical failures: {signature(exc)}")))
+            await self._forget(conn, item.envelope.id)
+        if retry is not None:
+            raise retry
+        return dead
+
+    async def _database_answers(self, conn: asyncpg.Connection) -> bool:
+        """Whether the batch's connection still runs a trivial query (else a lone failure is an outage)."""
+        try:
+            await conn.fetchval("SELECT 1")
+        except Exception:
+            return False
+        return True
 
     async def _claim_inbox(self, conn: asyncpg.Connection, event_ids: list[str]) -> set[str]:
         if not event_ids:
@@ -353,6 +432,27 @@ class EventConsumer:
             payload=record.value or b"",
             headers=headers,
         )
+
+    async def _note_caught_up(self, fetched_at: datetime) -> None:
+        """An empty fetch: every assigned partition fetched at least once and at its high watermark is drained."""
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue  # no fetch answered yet (just assigned): an empty result proves nothing
+            try:
+                position = await self._consumer.position(tp)
+            except KafkaError:  # revoked meanwhile
+                continue
+            if position >= highwater:
+                self.caught_up_at[tp] = fetched_at
+
+    def partitions(self) -> set[TopicPartition]:
+        """Every partition of the topics this consumer reads, assigned to this process or not (its metadata)."""
+        return {
+            TopicPartition(topic, p)
+            for topic in self._consumer.subscription()
+            for p in self._consumer.partitions_for_topic(topic) or ()
+        }
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())

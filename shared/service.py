@@ -123,6 +123,7 @@ class ServiceRuntime(Generic[SettingsT, ExtrasT]):
                 batch_size=s.consumer_batch,
                 rebalance_timeout_ms=s.kafka_rebalance_timeout_ms,
                 fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+                retry_attempts=s.consumer_retry_attempts,
             )
             await consumer.start()
             self.consumers.append(consumer)

@@ -65,6 +65,8 @@ class ServiceSettings(BaseSettings):
     db_pool_min: int = 2
     db_pool_max: int = 10
     consumer_batch: int = 500
+    # Identical transient-looking failures of one event (while others pass) before it is dead-lettered.
+    consumer_retry_attempts: int = Field(5, ge=1)
     # How long a group waits for members to rejoin in a rebalance; it also bounds how long a new
     # member's first join takes on the dev broker, so tests and `make run` use a short one.
     kafka_rebalance_timeout_ms: int = 10000
