@@ -12,6 +12,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
+# The producer's ceiling for one request (aiokafka's default, spelled out so the outbox can agree).
+MAX_REQUEST_BYTES = 1_048_576
+# The largest message the outbox accepts: below the producer's ceiling and Apache Kafka's default
+# broker limit (`message.max.bytes`, 1,048,588 bytes for a record batch), with room for the batch header.
+MAX_MESSAGE_BYTES = 1_000_000
+
 
 @functools.lru_cache(maxsize=65536)
 def _key_hash(key: bytes) -> int:
@@ -44,6 +50,7 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
         linger_ms=2,
         max_batch_size=256 * 1024,
         request_timeout_ms=15000,
+        max_request_size=MAX_REQUEST_BYTES,
         partitioner=cached_partitioner,
     )
 

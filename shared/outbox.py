@@ -8,6 +8,10 @@ table inside the caller's transaction; `OutboxRelay` claims rows in id order, pu
 with acks=all and deletes them. One relay per service publishes at a time (a transaction-level
 advisory lock) so events of one case leave in the order they were written; the others stand by
 and take over at once if it dies.
+
+One row must never block the rest: `message` refuses an event larger than the broker accepts
+(`TooLarge`, which an API answers 413), and a row the broker still refuses as too large is moved to
+`dead_letters` (reason `too-large`) so the rows after it flow.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ import asyncpg
 import orjson
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from shared.errors import TooLarge
 from shared.events import CloudEvent
 from shared.events.binding import structured_headers, wire_headers
+from shared.kafka import MAX_MESSAGE_BYTES
 from shared.pg_listen import listen_forever
 from shared.retry import Backoff, is_transient
 
@@ -40,26 +48,50 @@ class OutgoingMessage:
     payload: bytes
     headers: dict[str, str]
 
+    def wire_size(self) -> int:
+        """Its size as the producer counts it (one record in its own batch)."""
+        size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+            self.key.encode(), self.payload, wire_headers(self.headers)
+        )
+        return size
+
+
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
+
 
 class Outbox:
     """Writes events into a service's outbox table, within the caller's transaction."""
 
-    def __init__(self, *, schema: str, topic_prefix: str) -> None:
+    def __init__(self, *, schema: str, topic_prefix: str, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.schema = schema
         self.topic_prefix = topic_prefix
         self.channel = f"{schema}_outbox"
+        self.max_message_bytes = max_message_bytes
 
     def message(
         self, topic: str, event: CloudEvent, *, headers: dict[str, str] | None = None, payload: bytes | None = None
     ) -> OutgoingMessage:
-        """Build the row for `event` on the logical `topic`, keyed by its case id (`payload`: already serialised)."""
-        return OutgoingMessage(
+        """Build the row for `event` on the logical `topic`, keyed by its case id (`payload`: already serialised).
+
+        Raises TooLarge when the broker could never take it, so the caller refuses it now rather
+        than the relay failing on it later.
+        """
+        message = OutgoingMessage(
             topic=f"{self.topic_prefix}{topic}",
             key=event.subject,
             event_id=event.id,
             payload=payload if payload is not None else event.to_bytes(),
             headers={**structured_headers(), **(headers or {})},
         )
+        size = message.wire_size()
+        limit = self.max_message_bytes
+        if size > limit:
+            raise TooLarge(
+                f"body: the {event.type} event would be {size} bytes, over the {limit} bytes the broker accepts",
+                fields=[{"field": "body", "message": f"too large to publish ({size} > {limit} bytes)"}],
+                limit=limit,
+            )
+        return message
 
     async def add(
         self, conn: asyncpg.Connection, topic: str, event: CloudEvent, *, payload: bytes | None = None
@@ -91,7 +123,9 @@ class BatchOutbox(Outbox):
     """
 
     def __init__(self, outbox: Outbox) -> None:
-        super().__init__(schema=outbox.schema, topic_prefix=outbox.topic_prefix)
+        super().__init__(
+            schema=outbox.schema, topic_prefix=outbox.topic_prefix, max_message_bytes=outbox.max_message_bytes
+        )
         self._target = outbox
         self._pending: list[OutgoingMessage] = []
 
@@ -179,15 +213,45 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            futures = []
+            futures: list[tuple[asyncpg.Record, asyncio.Future[object]]] = []
+            too_large: list[tuple[asyncpg.Record, Exception]] = []
             for row in rows:
                 headers = wire_headers(orjson.loads(row["headers"]))
-                futures.append(
-                    await self._producer.send(
+                try:
+                    future = await self._producer.send(
                         row["topic"], value=bytes(row["payload"]), key=row["key"].encode(), headers=headers
                     )
-                )
-            await asyncio.gather(*futures)
+                except _TOO_LARGE as exc:  # the producer's own check, before anything is sent
+                    too_large.append((row, exc))
+                    continue
+                futures.append((row, future))
+            results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+            for (row, _), result in zip(futures, results, strict=True):
+                if isinstance(result, _TOO_LARGE):  # the broker's refusal
+                    too_large.append((row, result))
+                elif isinstance(result, BaseException):
+                    raise result  # everything rolls back and is sent again: at least once
+            if too_large:
+                await self._dead_letter(conn, too_large)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.published += len(rows)
         return len(rows)
+
+    async def _dead_letter(self, conn: asyncpg.Connection, rows: list[tuple[asyncpg.Record, Exception]]) -> None:
+        """Move rows the broker will never take to `dead_letters`, so the rows after them flow."""
+        for row, exc in rows:
+            log.error(
+                "outbox row too large to publish; dead-lettered",
+                topic=row["topic"],
+                outbox_id=row["id"],
+                bytes=len(row["payload"]),
+                error=str(exc),
+            )
+        await conn.executemany(
+            'INSERT INTO dead_letters (consumer, topic, partition, "offset", key, payload, reason, detail) '
+            "VALUES ('outbox', $1, -1, $2, $3, $4, 'too-large', $5) ON CONFLICT DO NOTHING",
+            [
+                (row["topic"], row["id"], row["key"], bytes(row["payload"]), f"{type(exc).__name__}: {exc}"[:2000])
+                for row, exc in rows
+            ],
+        )
