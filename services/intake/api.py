@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.intake.case_view import case_view
-from services.intake.deps import OptionalPrincipal, Runtime, deps_of, settings_of, submission_groups_of
-from services.intake.limits import SubmissionLimit
+from services.intake.deps import OptionalPrincipal, Rt, SubmissionLimit, deps_of
 from services.intake.models import (
     CaseView,
     CatalogueEntry,
@@ -65,7 +64,7 @@ def _idempotency_key(value: str | None) -> str | None:
 
 
 @router.get("/categories", response_model=list[CatalogueEntry], summary="Categories a need can have")
-async def list_categories(rt: Runtime) -> list[dict[str, object]]:
+async def list_categories(rt: Rt) -> list[dict[str, object]]:
     return [
         {"code": c.code, "name": c.name, "name_en": c.name_en, "sla_class": c.sla_class, "volunteer_ok": c.volunteer_ok}
         for c in rt.catalogue.categories
@@ -73,7 +72,7 @@ async def list_categories(rt: Runtime) -> list[dict[str, object]]:
 
 
 @router.get("/communities", response_model=list[CatalogueEntry], summary="Communities intake serves")
-async def list_communities(rt: Runtime) -> list[dict[str, object]]:
+async def list_communities(rt: Rt) -> list[dict[str, object]]:
     return [
         {"code": c.code, "name": c.name, "name_en": c.name_en, "street": c.street, "grids": [g.code for g in c.grids]}
         for c in rt.catalogue.communities
@@ -81,13 +80,13 @@ async def list_communities(rt: Runtime) -> list[dict[str, object]]:
 
 
 @router.post("/classify", response_model=ClassifyOut, summary="Preview the category intake would assign to a text")
-async def post_classify(body: ClassifyIn, rt: Runtime, _: JsonBody) -> ClassifyOut:
-    choice = classify(rt.catalogue, body.text, settings_of(rt).classification_threshold)
+async def post_classify(body: ClassifyIn, rt: Rt, _: JsonBody) -> ClassifyOut:
+    choice = classify(rt.catalogue, body.text, rt.settings.classification_threshold)
     assert choice.classification is not None
     return ClassifyOut(category=choice.category, classification=choice.classification)
 
 
-def need_from_api(body: NeedIn, rt: Runtime) -> Need:
+def need_from_api(body: NeedIn, rt: Rt) -> Need:
     """Check a native submission against the catalogue; FieldError names the field at fault."""
     catalogue = rt.catalogue
     point = check_lat_lon(body.location.lat, body.location.lon) if body.location else None
@@ -99,7 +98,7 @@ def need_from_api(body: NeedIn, rt: Runtime) -> Need:
         lat=lat,
         lon=lon,
         address=body.address,
-        max_distance_m=settings_of(rt).max_community_distance_m,
+        max_distance_m=rt.settings.max_community_distance_m,
     )
     contact = body.reporter.model_dump(exclude={"kind"}, exclude_none=True)
     return Need(
@@ -134,7 +133,7 @@ def need_from_api(body: NeedIn, rt: Runtime) -> Need:
 )
 async def post_need(
     body: NeedIn,
-    rt: Runtime,
+    rt: Rt,
     principal: OptionalPrincipal,
     _limit: SubmissionLimit,
     _: JsonBody,
@@ -149,7 +148,7 @@ async def post_need(
     try:
         status, response = await submit_need(
             pool=rt.pool,
-            groups=submission_groups_of(rt),
+            groups=rt.extras.submission_groups,
             deps=deps_of(rt),
             need=need,
             force_new=body.force_new,
@@ -180,5 +179,5 @@ def _hash(body: NeedIn) -> str:
 
 
 @router.get("/cases/{case_id}", response_model=CaseView, summary="A case with its timeline, for whoever may see it")
-async def get_case(case_id: str, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
+async def get_case(case_id: str, rt: Rt, principal: CurrentPrincipal) -> CaseView:
     return await case_view(rt.pool, case_id=case_id, principal=principal)

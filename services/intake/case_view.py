@@ -12,12 +12,12 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.intake import store, store_links
+from services.intake import store
 from services.intake.models import CaseView, FeedbackView, TimelineEntry
-from services.intake.status import open311_status
 from shared.auth import Principal
 from shared.events import Assignee, Location
 from shared.events.intake import Classification
+from shared.events.status import open311_status
 from shared.http import ApiError
 
 STAFF_RESPONDENT = "staff"
@@ -70,7 +70,7 @@ async def case_view(pool: asyncpg.Pool, *, case_id: str, principal: Principal) -
     contact: dict[str, str] | None = None
     if principal.case_id is not None:
         submission = (
-            await store_links.get_own_submission(pool, submission_id=principal.submission_id)
+            await store.get_own_submission(pool, submission_id=principal.submission_id)
             if principal.submission_id
             else None
         )
@@ -85,9 +85,9 @@ async def case_view(pool: asyncpg.Pool, *, case_id: str, principal: Principal) -
     elif principal.role != "resident":
         contact = _contact(row["contact"])
     timeline = await store.get_timeline(pool, case_id=case_id)
-    answers = await store_links.get_feedback(pool, case_id=case_id, respondent=respondent)
+    answers = await store.get_feedback(pool, case_id=case_id, respondent=respondent)
     round_ = row["resolved_round"]
-    counted = await store_links.round_counted(pool, case_id=case_id, round_=round_) if round_ is not None else False
+    counted = await store.round_counted(pool, case_id=case_id, round_=round_) if round_ is not None else False
     mine = respondent or STAFF_RESPONDENT
     answered = any(a["round"] == round_ and a["respondent"] == mine for a in answers)
     if respondent is None:  # staff see a round as awaiting until someone answers it

@@ -1,47 +1,32 @@
-"""FastAPI dependencies intake's routers share."""
+"""Intake's typed runtime for the routes and the FastAPI dependencies its routers share."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.intake.group_commit import SubmissionGroups
+from services.intake.limits import Refusal, check_submission
+from services.intake.runtime import IntakeRuntime
 from services.intake.service_layer import Deps
-from services.intake.settings import IntakeSettings
 from shared.auth import Principal
 from shared.http import ApiError, authenticate
-from shared.service import Runtime as Runtime  # re-exported for the routes
-from shared.service import ServiceRuntime
+from shared.service import current_runtime
 from shared.session import SESSION_COOKIE
 
-
-def settings_of(rt: ServiceRuntime) -> IntakeSettings:
-    """The runtime's settings as intake's own class (create_app only takes IntakeSettings)."""
-    settings = rt.settings
-    if not isinstance(settings, IntakeSettings):
-        raise TypeError(f"intake needs IntakeSettings, got {type(settings).__name__}")
-    return settings
+Rt = Annotated[IntakeRuntime, Depends(current_runtime)]
 
 
-def deps_of(rt: ServiceRuntime) -> Deps:
+def deps_of(rt: IntakeRuntime) -> Deps:
     """Use-case dependencies for one request; the catalogue is read live so a change applies at once."""
     return Deps(
         outbox=rt.outbox,
         catalogue=rt.catalogue,
         clock=rt.clock,
-        threshold=settings_of(rt).classification_threshold,
+        threshold=rt.settings.classification_threshold,
         auth_schema=rt.auth_schema,
     )
-
-
-SUBMISSION_GROUPS = "submission_groups"  # key in the runtime's state; set by create_app
-
-
-def submission_groups_of(rt: ServiceRuntime) -> SubmissionGroups:
-    """Where unkeyed submissions are gathered for group commit."""
-    groups: SubmissionGroups = rt.state[SUBMISSION_GROUPS]
-    return groups
 
 
 async def _optional_principal(request: Request) -> Principal | None:
@@ -61,3 +46,21 @@ async def _optional_principal(request: Request) -> Principal | None:
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
+
+
+def submission_refusal(rt: IntakeRuntime, request: Request, principal: Principal | None) -> Refusal | None:
+    """Take one submission from the caller's bucket (its key's, or its client address's); the refusal when empty."""
+    peer = request.client.host if request.client else None
+    # Several header lines read as one list, in order: the last proxy's entry is the rightmost.
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    return check_submission(rt.extras.limiters, principal, peer=peer, forwarded=forwarded)
+
+
+async def _limit(request: Request, rt: Rt, principal: OptionalPrincipal) -> None:
+    refusal = submission_refusal(rt, request, principal)
+    if refusal is not None:
+        # The native error handler keeps an HTTPException's headers; ApiError has none to carry.
+        raise StarletteHTTPException(429, detail=refusal.message(), headers=refusal.headers())
+
+
+SubmissionLimit = Annotated[None, Depends(_limit)]

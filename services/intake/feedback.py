@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.intake import store, store_links
+from services.intake import store
 from services.intake.models import FeedbackIn
 from services.intake.service_layer import SOURCE, Deps
 from shared.events import make_event
@@ -38,12 +38,12 @@ async def record_feedback(
     now = deps.clock.now()
     async with pool.acquire() as conn, conn.transaction():
         # The row lock orders concurrent answers to one case: exactly one is the round's first.
-        row = await conn.fetchrow("SELECT status, resolved_round FROM cases WHERE case_id = $1 FOR UPDATE", case_id)
+        row = await store.lock_for_feedback(conn, case_id=case_id)
         if row is None:
             raise ApiError(404, "not_found", f"no case {case_id}")
         round_ = row["resolved_round"]
         counted_already = (
-            await store_links.round_counted(conn, case_id=case_id, round_=round_) if round_ is not None else False
+            await store.round_counted(conn, case_id=case_id, round_=round_) if round_ is not None else False
         )
         if round_ is None or not (row["status"] == "resolved" or (row["status"] == "closed" and counted_already)):
             raise ApiError(
@@ -54,7 +54,7 @@ async def record_feedback(
             )
         reopen = needs_reopen(answer)
         counted = not counted_already and (may_close or reopen)
-        fresh = await store_links.insert_feedback(
+        fresh = await store.insert_feedback(
             conn,
             case_id=case_id,
             round_=round_,

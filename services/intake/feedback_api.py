@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.intake import store, store_links
+from services.intake import store
 from services.intake.api import JsonBody
 from services.intake.case_view import STAFF_RESPONDENT
-from services.intake.deps import Runtime, deps_of
+from services.intake.deps import Rt, deps_of
 from services.intake.feedback import record_feedback
 from services.intake.models import FeedbackAccepted, FeedbackIn
 from shared.http import ApiError, CurrentPrincipal
@@ -24,13 +24,13 @@ STAFF_ROLES = frozenset({"street_office", "admin"})
     summary="Answer the callback after resolution: solved? satisfied? (each reporter once per round)",
 )
 async def post_feedback(
-    case_id: str, body: FeedbackIn, rt: Runtime, principal: CurrentPrincipal, _: JsonBody
+    case_id: str, body: FeedbackIn, rt: Rt, principal: CurrentPrincipal, _: JsonBody
 ) -> FeedbackAccepted:
     if principal.case_id is not None:
         if principal.case_id != case_id or principal.submission_id is None:
             raise ApiError(403, "forbidden", "this access token opens another case")
         respondent = principal.submission_id
-        own = await store_links.get_own_submission(rt.pool, submission_id=respondent)
+        own = await store.get_own_submission(rt.pool, submission_id=respondent)
         may_close = own is not None and not own["linked"]
     elif principal.role not in STAFF_ROLES:
         raise ApiError(403, "forbidden", "only the case's reporters (access token) or the street office may answer")

@@ -1,4 +1,4 @@
-"""Intake's one wiring point."""
+"""Intake's one wiring point: settings → extras → runtime → consumers → app."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake import api, api_resident_page, feedback_api, handlers, open311_api, survey_api
-from services.intake.deps import SUBMISSION_GROUPS, deps_of
+from services.intake.deps import deps_of
 from services.intake.group_commit import SubmissionGroups
+from services.intake.limits import Limiters
+from services.intake.open311_errors import install_error_handlers as install_open311_errors
+from services.intake.runtime import IntakeExtras, IntakeRuntime
 from services.intake.settings import IntakeSettings
 from shared.clock import Clock
 from shared.service import ServiceRuntime, build_app
@@ -16,15 +19,13 @@ from shared.service import ServiceRuntime, build_app
 
 def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastAPI:
     """Intake: residents', grid workers', survey sheets' and 311 apps' needs come in here."""
-    runtime = ServiceRuntime(
-        settings,
-        migrations=Path(__file__).parent / "migrations",
-        consumers=handlers.consumers(
-            auth_schema=f"{settings.schema_prefix}auth", token_retention=settings.resident_token_retention
-        ),
-        clock=clock,
+    # The groups read the pool and the deps when they write: both exist only once the runtime runs.
+    groups = SubmissionGroups(pool=lambda: runtime.pool, deps=lambda: deps_of(runtime))
+    extras = IntakeExtras(submission_groups=groups, limiters=Limiters.of(settings))
+    runtime: IntakeRuntime = ServiceRuntime(
+        settings, extras=extras, migrations=Path(__file__).parent / "migrations", clock=clock
     )
-    runtime.state[SUBMISSION_GROUPS] = SubmissionGroups(pool=lambda: runtime.pool, deps=lambda: deps_of(runtime))
+    runtime.add_consumers(handlers.consumers(runtime))
     app = build_app(
         runtime,
         title="lastmeter intake",
@@ -32,5 +33,5 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
         body_limits={survey_api.PATH: settings.survey_max_bytes},
         description="Needs in (native API, Open311 GeoReport v2, survey files), status and callbacks out.",
     )
-    open311_api.install_error_handlers(app)
+    install_open311_errors(app)
     return app

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.intake import store_links
+from services.intake import store
 from services.intake.group_commit import SubmissionGroups
 from services.intake.need import Need
 from services.intake.service_layer import Deps, Outcome, accept_one
@@ -61,7 +61,7 @@ async def submit_need(
         return response_for(await groups.submit(need, force_new=force_new))
     async with pool.acquire() as conn, conn.transaction():
         now = deps.clock.now()
-        earlier = await store_links.claim_idempotency_key(
+        earlier = await store.claim_idempotency_key(
             conn, scope=IDEMPOTENCY_SCOPE, key=idempotency_key, request_hash=request_hash, now=now
         )
         if earlier is not None:
@@ -77,7 +77,7 @@ async def submit_need(
         outcome = await accept_one(conn, deps=deps, need=need, force_new=force_new, issue_token=True)
         status, body = response_for(outcome)
         stored = {**body, "access_token": None, _SUBMISSION_KEY: outcome.submission_id}
-        await store_links.finish_idempotency_key(
+        await store.finish_idempotency_key(
             conn, scope=IDEMPOTENCY_SCOPE, key=idempotency_key, status_code=status, response=stored
         )
     return status, body

@@ -13,18 +13,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.intake import open311_format as fmt
-from services.intake import store, store_links
-from services.intake.deps import Runtime, deps_of, settings_of
-from services.intake.limits import check_submission, is_staff
+from services.intake import store
+from services.intake.deps import Rt, deps_of, submission_refusal
+from services.intake.limits import is_staff
 from services.intake.need import Need, check_category, resolve_place
 from services.intake.open311_errors import Open311Error as Open311Error
-from services.intake.open311_errors import install_error_handlers as install_error_handlers
 from services.intake.open311_xml import to_xml
 from services.intake.service_layer import accept_one
-from services.intake.status import CLOSED_STATUSES, OPEN_STATUSES
 from services.intake.text_rules import FieldError, check_lat_lon, clean_description, clean_text
 from shared.auth import Principal
 from shared.catalogue import Catalogue
+from shared.events.status import CLOSED_STATUSES, OPEN_STATUSES
 from shared.text import clean_text as clean_free_text
 
 PREFIX = "/open311/v2"
@@ -64,8 +63,8 @@ def _zone(catalogue: Catalogue) -> ZoneInfo:
     return ZoneInfo(catalogue.timezone)
 
 
-def _check_jurisdiction(rt: Runtime, value: str | None) -> None:
-    expected = settings_of(rt).open311_jurisdiction_id
+def _check_jurisdiction(rt: Rt, value: str | None) -> None:
+    expected = rt.settings.open311_jurisdiction_id
     if value and value.strip() != expected:
         raise Open311Error(404, f"jurisdiction_id {value!r} not found; this endpoint serves {expected!r}")
 
@@ -76,7 +75,7 @@ def _bad(exc: FieldError, rename: dict[str, str] | None = None) -> Open311Error:
 
 
 @router.get("/services.{format_}", summary="Open311: the service list (catalogue categories)")
-async def get_services(format_: str, rt: Runtime, jurisdiction_id: str | None = None) -> Response:
+async def get_services(format_: str, rt: Rt, jurisdiction_id: str | None = None) -> Response:
     f = _format(format_)
     _check_jurisdiction(rt, jurisdiction_id)
     return _respond(f, "services", "service", fmt.services(rt.catalogue))
@@ -84,7 +83,7 @@ async def get_services(format_: str, rt: Runtime, jurisdiction_id: str | None = 
 
 @router.get("/services/{service_code}.{format_}", summary="Open311: a service's attribute definitions")
 async def get_service_definition(
-    service_code: str, format_: str, rt: Runtime, jurisdiction_id: str | None = None
+    service_code: str, format_: str, rt: Rt, jurisdiction_id: str | None = None
 ) -> Response:
     f = _format(format_)
     _check_jurisdiction(rt, jurisdiction_id)
@@ -131,7 +130,7 @@ def _clean_field(name: str, value: str) -> str:
         raise Open311Error(400, f"{name[:100]}: {exc}") from None
 
 
-def need_from_form(form: dict[str, list[str]], pairs: list[tuple[str, str]], rt: Runtime) -> Need:
+def need_from_form(form: dict[str, list[str]], pairs: list[tuple[str, str]], rt: Rt) -> Need:
     """Check a POST requests form against the spec and the catalogue; Open311Error (400) names the field."""
     catalogue = rt.catalogue
     code = _one(form, "service_code")
@@ -168,7 +167,7 @@ def need_from_form(form: dict[str, list[str]], pairs: list[tuple[str, str]], rt:
             lat=lat,
             lon=lon,
             address=address,
-            max_distance_m=settings_of(rt).max_community_distance_m,
+            max_distance_m=rt.settings.max_community_distance_m,
         )
     except FieldError as exc:
         rename = {"community": "address_string", "lat": "lat"}
@@ -195,7 +194,7 @@ def need_from_form(form: dict[str, list[str]], pairs: list[tuple[str, str]], rt:
 
 
 @router.post("/requests.{format_}", summary="Open311: create a service request (form-encoded, api_key required)")
-async def post_request(format_: str, request: Request, rt: Runtime) -> Response:
+async def post_request(format_: str, request: Request, rt: Rt) -> Response:
     f = _format(format_)
     if not _is_form(request):
         got = request.headers.get("content-type") or "none"
@@ -208,7 +207,7 @@ async def post_request(format_: str, request: Request, rt: Runtime) -> Response:
     principal = await rt.keys.authenticate(api_key) if api_key is not None else None
     # First of all, before the key or the fields are judged: a bad request costs its sender a
     # token too, and guessing keys costs the guesser's address.
-    refusal = check_submission(rt, request, principal)
+    refusal = submission_refusal(rt, request, principal)
     if refusal is not None:
         raise Open311Error(429, refusal.message(), headers=refusal.headers())
     pairs = [(k, _clean_field(k, v)) for k, v in raw]
@@ -237,7 +236,7 @@ async def post_request(format_: str, request: Request, rt: Runtime) -> Response:
     return _respond(f, "service_requests", "request", [body])
 
 
-async def _reader(rt: Runtime, request: Request) -> Principal | None:
+async def _reader(rt: Rt, request: Request) -> Principal | None:
     """The staff caller of a read (`Authorization: Bearer`), None for the public; 403 for a bad key.
 
     Reads need no key (the spec's GET requests takes none), so a staff key comes in the header only:
@@ -292,12 +291,12 @@ def _int(value: str | None, name: str, default: int, maximum: int | None = None)
 
 
 @router.get("/requests.{format_}", summary=_READ_SUMMARY.format(what="service requests"))
-async def get_requests(format_: str, request: Request, rt: Runtime) -> Response:
+async def get_requests(format_: str, request: Request, rt: Rt) -> Response:
     f = _format(format_)
     q = request.query_params
     _check_jurisdiction(rt, q.get("jurisdiction_id"))
     principal = await _reader(rt, request)
-    settings = settings_of(rt)
+    settings = rt.settings
     page = _int(q.get("page"), "page", 1)
     size = _int(q.get("page_size"), "page_size", settings.open311_page_size, settings.open311_max_page_size)
     limit, offset = size, (page - 1) * size
@@ -338,7 +337,7 @@ async def get_requests(format_: str, request: Request, rt: Runtime) -> Response:
 
 @router.get("/requests/{service_request_id}.{format_}", summary=_READ_SUMMARY.format(what="one service request"))
 async def get_request(
-    service_request_id: str, format_: str, request: Request, rt: Runtime, jurisdiction_id: str | None = None
+    service_request_id: str, format_: str, request: Request, rt: Rt, jurisdiction_id: str | None = None
 ) -> Response:
     f = _format(format_)
     _check_jurisdiction(rt, jurisdiction_id)
@@ -352,10 +351,10 @@ async def get_request(
 
 
 @router.get("/tokens/{token}.{format_}", summary="Open311: the service request id behind a token")
-async def get_token(token: str, format_: str, rt: Runtime, jurisdiction_id: str | None = None) -> Response:
+async def get_token(token: str, format_: str, rt: Rt, jurisdiction_id: str | None = None) -> Response:
     f = _format(format_)
     _check_jurisdiction(rt, jurisdiction_id)
-    found = await store_links.get_submission(rt.pool, submission_id=token)
+    found = await store.get_submission(rt.pool, submission_id=token)
     if found is None:
         raise Open311Error(404, f"token {token!r} not found")
     return _respond(f, "service_requests", "request", [{"service_request_id": found["case_id"], "token": token}])

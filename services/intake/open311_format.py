@@ -10,9 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.intake.open311_xml import Nested
-from services.intake.status import open311_status
 from services.intake.text_rules import FieldError
 from shared.catalogue import Catalogue, Category
+from shared.events.status import open311_status
 
 MAX_RANGE = timedelta(days=90)
 _ATTRIBUTE = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")

@@ -31,7 +31,7 @@ class Nested(NamedTuple):
 
 def _check_tag(tag: str) -> str:
     """Return `tag` if it is a usable XML element name, else raise ValueError."""
-    if not isinstance(tag, str) or not _NAME.fullmatch(tag) or tag.lower().startswith("xml"):
+    if not _NAME.fullmatch(tag) or tag.lower().startswith("xml"):
         raise ValueError(f"not a valid XML element name: {tag!r}")
     return tag
 

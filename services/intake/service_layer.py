@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from services.intake import store, store_links
+from services.intake import store
 from services.intake.duplicates import OpenCase, bounding_box, find_duplicate, normalise_place
 from services.intake.need import Need
 from services.intake.triage import classify
@@ -298,19 +298,11 @@ async def _link(
 async def flush(conn: asyncpg.Connection, *, deps: Deps, writes: Writes) -> None:
     """Write the gathered rows and queue the gathered events, in the caller's transaction."""
     await store.insert_cases(conn, cases=writes.cases)
-    if any(c.get("reporter_count", 1) > 1 for c in writes.cases):
-        await conn.executemany(
-            "UPDATE cases SET reporter_count = $2 WHERE case_id = $1",
-            [(c["case_id"], c["reporter_count"]) for c in writes.cases if c.get("reporter_count", 1) > 1],
-        )
-    if writes.bumps:
-        await conn.executemany(
-            "UPDATE cases SET reporter_count = reporter_count + $2, updated_at = GREATEST(updated_at, $3) "
-            "WHERE case_id = $1",
-            # In id order, like every multi-case update, so concurrent writers cannot deadlock.
-            [(case_id, n, deps.clock.now()) for case_id, n in sorted(writes.bumps.items())],
-        )
-    await store_links.insert_submissions(conn, rows=writes.submissions)
+    await store.set_reporter_counts(
+        conn, counts=[(c["case_id"], c["reporter_count"]) for c in writes.cases if c.get("reporter_count", 1) > 1]
+    )
+    await store.bump_reporter_counts(conn, bumps=list(writes.bumps.items()), now=deps.clock.now())
+    await store.insert_submissions(conn, rows=writes.submissions)
     await insert_resident_tokens(conn, auth_schema=deps.auth_schema, rows=writes.tokens)
     await deps.outbox.add_messages(conn, writes.messages)
     for part in (writes.cases, writes.submissions, writes.tokens, writes.messages, writes.fresh, writes.chosen):

@@ -228,8 +228,8 @@ def _cell_text(value: Any) -> str:
 def iter_xlsx_rows(fileobj: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
     """Stream the first sheet of an xlsx as (sheet row number, row keyed by canonical column)."""
     # Imported here: openpyxl costs ~0.1 s to import and only the xlsx path needs it.
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # openpyxl ships no type information
+    from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]  # as above
 
     try:
         workbook = load_workbook(fileobj, read_only=True, data_only=True)

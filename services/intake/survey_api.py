@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
-from services.intake.deps import Runtime, deps_of, settings_of
+from services.intake.deps import Rt, deps_of
 from services.intake.need import find_community
 from services.intake.survey import SurveyFileError, iter_csv_rows, iter_xlsx_rows, sniff_kind
 from services.intake.survey_import import ImportOptions, SurveyRows, import_rows
@@ -35,7 +35,7 @@ def _file_error(exc: SurveyFileError) -> ApiError:
     summary="Import a survey sheet (CSV UTF-8/GBK or XLSX, ≤ 20 MB): per-row result and a summary by category",
 )
 async def post_survey(
-    rt: Runtime,
+    rt: Rt,
     principal: Importer,
     file: Annotated[UploadFile, File(description="CSV (UTF-8, UTF-8 with BOM, GB18030/GBK) or .xlsx")],
     community: Annotated[str | None, Form(description="community of rows that name none")] = None,
@@ -55,7 +55,7 @@ async def post_survey(
         rows: SurveyRows = (
             iter_xlsx_rows(handle) if kind == "xlsx" else iter_csv_rows(iter(lambda: handle.read(CHUNK), b""))
         )
-        settings = settings_of(rt)
+        settings = rt.settings
         options = ImportOptions(
             default_community=default,
             street_scope=principal.scope if principal.role in {"street_office", "grid_worker"} else None,

@@ -10,7 +10,8 @@ import pytest
 from services.intake import open311_format as fmt
 from services.intake.need import Need, find_community, resolve_place
 from services.intake.permissions import check_submitter
-from services.intake.status import STATUSES, change_for, is_open, open311_status
+from shared.events.status import STATUSES, is_open, open311_status
+from shared.events.status import status_change as change_for
 from services.intake.text_rules import FieldError
 from shared.auth import Principal
 from shared.catalogue import Catalogue

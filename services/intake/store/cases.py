@@ -11,8 +11,12 @@ import asyncpg
 import orjson
 
 from services.intake.duplicates import BoundingBox, OpenCase
-from services.intake.status import CLOSED_STATUSES, StatusChange
+from shared.events.status import CLOSED_STATUSES, StatusChange
 
+# What the service layer and the handlers name a connection and a pool by (they may not import asyncpg).
+Connection: TypeAlias = asyncpg.Connection
+Pool: TypeAlias = asyncpg.Pool
+Record: TypeAlias = asyncpg.Record
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 _CLOSED = sorted(CLOSED_STATUSES)
 # Written into the SQL, not bound: a generic plan (asyncpg prepares statements) can then still
@@ -241,6 +245,33 @@ async def lock_cases(conn: asyncpg.Connection, *, case_ids: Sequence[str]) -> se
     return {r["case_id"] for r in rows}
 
 
+async def status_of(conn: asyncpg.Connection, *, case_id: str) -> tuple[str, datetime] | None:
+    """A case's status and the time it was set, or None for an unknown case."""
+    row = await conn.fetchrow("SELECT status, status_at FROM cases WHERE case_id = $1", case_id)
+    return None if row is None else (row["status"], row["status_at"])
+
+
+async def lock_for_feedback(conn: asyncpg.Connection, *, case_id: str) -> asyncpg.Record | None:
+    """Lock one case row (status, resolved_round) so concurrent callback answers are ordered; None if unknown."""
+    return await conn.fetchrow("SELECT status, resolved_round FROM cases WHERE case_id = $1 FOR UPDATE", case_id)
+
+
+async def set_reporter_counts(conn: asyncpg.Connection, *, counts: Sequence[tuple[str, int]]) -> None:
+    """Set the reporter count of cases created in this transaction (case_id, count)."""
+    if counts:
+        await conn.executemany("UPDATE cases SET reporter_count = $2 WHERE case_id = $1", list(counts))
+
+
+async def bump_reporter_counts(conn: asyncpg.Connection, *, bumps: Sequence[tuple[str, int]], now: datetime) -> None:
+    """Add reporters to stored cases (case_id, how many more), in id order so concurrent writers cannot deadlock."""
+    if bumps:
+        await conn.executemany(
+            "UPDATE cases SET reporter_count = reporter_count + $2, updated_at = GREATEST(updated_at, $3) "
+            "WHERE case_id = $1",
+            [(case_id, n, now) for case_id, n in sorted(bumps)],
+        )
+
+
 async def add_timeline(
     conn: asyncpg.Connection,
     *,
@@ -271,9 +302,10 @@ async def get_case(conn: Conn, *, case_id: str) -> asyncpg.Record | None:
 
 async def get_timeline(conn: Conn, *, case_id: str) -> list[asyncpg.Record]:
     """A case's timeline, oldest first."""
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT at, status, note, actor FROM case_timeline WHERE case_id = $1 ORDER BY at, id", case_id
     )
+    return rows
 
 
 async def list_cases(
@@ -289,14 +321,15 @@ async def list_cases(
 ) -> list[asyncpg.Record]:
     """Cases newest first; ids, when given, override every other filter."""
     if case_ids is not None:
-        return await conn.fetch(
+        rows: list[asyncpg.Record] = await conn.fetch(
             "SELECT * FROM cases WHERE case_id = ANY($1::text[]) "
             "ORDER BY submitted_at DESC, case_id LIMIT $2 OFFSET $3",
             list(case_ids),
             limit,
             offset,
         )
-    return await conn.fetch(
+        return rows
+    rows = await conn.fetch(
         """
         SELECT * FROM cases
         WHERE ($1::text[] IS NULL OR category = ANY($1::text[]))
@@ -313,3 +346,4 @@ async def list_cases(
         limit,
         offset,
     )
+    return rows

@@ -132,9 +132,10 @@ async def round_counted(conn: Conn, *, case_id: str, round_: int) -> bool:
 
 async def get_feedback(conn: Conn, *, case_id: str, respondent: str | None = None) -> list[asyncpg.Record]:
     """A case's callback answers (only one respondent's when given), oldest round first, first answer first."""
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT round, respondent, counted, solved, satisfaction, comment, reopen, received_at FROM feedback "
         "WHERE case_id = $1 AND ($2::text IS NULL OR respondent = $2) ORDER BY round, received_at, respondent",
         case_id,
         respondent,
     )
+    return rows
