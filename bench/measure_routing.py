@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.core import BenchStack, Figure
-from services.routing.rules import NeedFacts, decide
+from services.routing.cases.rules import NeedFacts, decide
 from shared.catalogue import Catalogue, load_catalogue
 from shared.events import make_event
 from shared.events.intake import NeedSubmitted

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.routing import store
+from services.routing.cases import store
 from tests.helpers import eventually
 
 

@@ -8,7 +8,8 @@ import orjson
 import pytest
 import yaml
 
-from services.routing.catalogue_admin import parse_body, same_content, summarise
+from services.routing.catalogue.api import parse_body
+from services.routing.catalogue.changes import same_content, summarise
 from shared.catalogue import Catalogue, parse_catalogue
 from shared.http import ApiError
 

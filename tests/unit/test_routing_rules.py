@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.routing.rules import Decision, NeedFacts, UnknownPlace, decide, rank, sla_class_for
+from services.routing.cases.rules import Decision, NeedFacts, UnknownPlace, decide, rank, sla_class_for
 from shared.catalogue import Catalogue
 from shared.events import Assignee
 

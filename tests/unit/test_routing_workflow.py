@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.routing.workflow import ALLOWED, STATUSES, Refused, check_dispatch, check_step, needs_arbitration
+from services.routing.cases.workflow import ALLOWED, STATUSES, Refused, check_dispatch, check_step, needs_arbitration
 from shared.auth import Principal
 from shared.events import Assignee
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, get_args
+from typing import Annotated, cast, get_args
 
 from fastapi import APIRouter, Query
 
-from services.routing import service_layer, store, views
-from services.routing.models import (
+from services.routing.cases import service_layer, views
+from services.routing.cases.models import (
     ArbitrateIn,
     CaseList,
     CaseView,
@@ -18,13 +18,12 @@ from services.routing.models import (
     PriorityIn,
     TriageIn,
 )
-from services.routing.settings import RoutingSettings
-from services.routing.workflow import STATUSES
+from services.routing.cases.workflow import STATUSES
+from services.routing.deps import Rt, Uow
 from shared.auth import Principal
 from shared.events import Assignee
 from shared.events.common import AssigneeKind
 from shared.http import ApiError, CurrentPrincipal, field_error
-from shared.service import Runtime, ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -32,13 +31,15 @@ Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-async def _view(rt: ServiceRuntime, case_id: str) -> CaseView:
-    case = await store.get_case(rt.pool, case_id=case_id)
-    assert case is not None
-    return await views.detail(rt.pool, case)
+def _work(rt: Rt, uow: Uow) -> service_layer.Work:
+    return service_layer.Work(uow=uow, clock=rt.clock, catalogue=rt.catalogue)
 
 
-def _parse_assignee(rt: ServiceRuntime, value: str) -> Assignee:
+async def _view(uow: Uow, case_id: str) -> CaseView:
+    return views.detail(*await service_layer.case_history(uow, case_id=case_id))
+
+
+def _parse_assignee(rt: Rt, value: str) -> Assignee:
     """`kind:code` → Assignee, or a 422 listing what is valid."""
     kind, sep, code = value.partition(":")
     kinds = get_args(AssigneeKind)
@@ -52,7 +53,7 @@ def _parse_assignee(rt: ServiceRuntime, value: str) -> Assignee:
     }[kind]
     if code not in valid:
         raise field_error("assignee", f"unknown {kind} {code!r}; valid: {', '.join(valid)}")
-    return Assignee(kind=kind, code=code)  # type: ignore[arg-type]
+    return Assignee(kind=cast(AssigneeKind, kind), code=code)  # kind checked against AssigneeKind above
 
 
 def _parse_statuses(value: str | None) -> list[str]:
@@ -75,7 +76,8 @@ def _street_scope(principal: Principal, street: str | None) -> str | None:
 
 @router.get("/cases", response_model=CaseList, summary="A work list: cases by assignee and status")
 async def list_cases(
-    rt: Runtime,
+    rt: Rt,
+    uow: Uow,
     principal: CurrentPrincipal,
     assignee: Annotated[str | None, Query(description="kind:code, e.g. department:water")] = None,
     status: Annotated[str | None, Query(description="one status or a comma list")] = None,
@@ -94,99 +96,113 @@ async def list_cases(
         street = _street_scope(principal, street)
     else:
         raise ApiError(403, "forbidden", "work lists are for departments, teams, street offices and admins")
-    cases = await store.list_cases(rt.pool, street=street, assignee=who, statuses=statuses, limit=limit, offset=offset)
+    cases = await service_layer.work_list(
+        uow, street=street, assignee=who, statuses=statuses, limit=limit, offset=offset
+    )
     return CaseList(items=[views.summary(c) for c in cases], limit=limit, offset=offset)
 
 
 @router.get("/arbitration", response_model=CaseList, summary="The street office's arbitration queue")
 async def arbitration_queue(
-    rt: Runtime, principal: CurrentPrincipal, street: str | None = None, limit: Limit = 100, offset: Offset = 0
+    uow: Uow, principal: CurrentPrincipal, street: str | None = None, limit: Limit = 100, offset: Offset = 0
 ) -> CaseList:
     scope = _street_scope(principal, street)
-    cases = await store.list_cases(rt.pool, street=scope, statuses=["arbitration"], limit=limit, offset=offset)
+    cases = await service_layer.work_list(uow, street=scope, statuses=["arbitration"], limit=limit, offset=offset)
     return CaseList(items=[views.summary(c) for c in cases], limit=limit, offset=offset)
 
 
 @router.get("/triage", response_model=CaseList, summary="Cases without a category, held by the street office")
 async def triage_queue(
-    rt: Runtime, principal: CurrentPrincipal, street: str | None = None, limit: Limit = 100, offset: Offset = 0
+    uow: Uow, principal: CurrentPrincipal, street: str | None = None, limit: Limit = 100, offset: Offset = 0
 ) -> CaseList:
     scope = _street_scope(principal, street)
-    cases = await store.list_cases(
-        rt.pool, street=scope, statuses=["routed"], category_missing=True, limit=limit, offset=offset
+    cases = await service_layer.work_list(
+        uow, street=scope, statuses=["routed"], category_missing=True, limit=limit, offset=offset
     )
     return CaseList(items=[views.summary(c) for c in cases], limit=limit, offset=offset)
 
 
 @router.get("/cases/{case_id}", response_model=CaseView, summary="A case with its decision history and reasons")
-async def get_case(case_id: str, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    case = await store.get_case(rt.pool, case_id=case_id)
-    if case is None or case.status == "new":
-        raise ApiError(404, "not_found", f"no case {case_id}")
-    if not views.can_read(principal, case):
-        raise ApiError(403, "forbidden", "this key may not read that case")
-    return await views.detail(rt.pool, case)
+async def get_case(case_id: str, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    return views.detail(*await service_layer.read_case(uow, principal=principal, case_id=case_id))
 
 
 @router.post("/cases/{case_id}/sign", response_model=CaseView, summary="Sign for the case (签收)")
-async def sign(case_id: str, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    await service_layer.sign(rt, principal=principal, case_id=case_id)
-    return await _view(rt, case_id)
+async def sign(case_id: str, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.sign(_work(rt, uow), principal=principal, case_id=case_id)
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/decline", response_model=CaseView, summary="Decline the case (退单) with a reason")
-async def decline(case_id: str, body: DeclineIn, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    settings = rt.settings
-    max_declines = settings.max_declines if isinstance(settings, RoutingSettings) else 2
-    await service_layer.decline(rt, principal=principal, case_id=case_id, body=body, max_declines=max_declines)
-    return await _view(rt, case_id)
+async def decline(case_id: str, body: DeclineIn, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.decline(
+        _work(rt, uow),
+        principal=principal,
+        case_id=case_id,
+        reason_code=body.reason_code,
+        reason_text=body.reason_text,
+        max_declines=rt.settings.max_declines,
+    )
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/progress", response_model=CaseView, summary="Report progress")
-async def progress(case_id: str, body: NoteIn, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    await service_layer.progress(rt, principal=principal, case_id=case_id, body=body)
-    return await _view(rt, case_id)
+async def progress(case_id: str, body: NoteIn, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.progress(
+        _work(rt, uow), principal=principal, case_id=case_id, note=body.note, public_note=body.public_note
+    )
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/await-resident", response_model=CaseView, summary="Wait on the resident (SLA pauses)")
 async def await_resident(
-    case_id: str, rt: Runtime, principal: CurrentPrincipal, body: OptionalNoteIn | None = None
+    case_id: str, rt: Rt, uow: Uow, principal: CurrentPrincipal, body: OptionalNoteIn | None = None
 ) -> CaseView:
-    await service_layer.await_resident(rt, principal=principal, case_id=case_id, body=body or OptionalNoteIn())
-    return await _view(rt, case_id)
+    await service_layer.await_resident(
+        _work(rt, uow), principal=principal, case_id=case_id, note=(body or OptionalNoteIn()).note
+    )
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/resume", response_model=CaseView, summary="The wait on the resident is over")
-async def resume(case_id: str, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    await service_layer.resume(rt, principal=principal, case_id=case_id)
-    return await _view(rt, case_id)
+async def resume(case_id: str, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.resume(_work(rt, uow), principal=principal, case_id=case_id)
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/resolve", response_model=CaseView, summary="Resolve with a resolution note")
-async def resolve(case_id: str, body: NoteIn, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    await service_layer.resolve(rt, principal=principal, case_id=case_id, body=body)
-    return await _view(rt, case_id)
+async def resolve(case_id: str, body: NoteIn, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.resolve(
+        _work(rt, uow), principal=principal, case_id=case_id, note=body.note, public_note=body.public_note
+    )
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/assign-member", response_model=CaseView, summary="Team lead assigns a member")
-async def assign_member(case_id: str, body: MemberIn, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    await service_layer.assign_member(rt, principal=principal, case_id=case_id, body=body)
-    return await _view(rt, case_id)
+async def assign_member(case_id: str, body: MemberIn, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.assign_member(_work(rt, uow), principal=principal, case_id=case_id, member=body.member)
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/priority", response_model=CaseView, summary="Street office changes the priority")
-async def change_priority(case_id: str, body: PriorityIn, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    await service_layer.change_priority(rt, principal=principal, case_id=case_id, body=body)
-    return await _view(rt, case_id)
+async def change_priority(case_id: str, body: PriorityIn, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.change_priority(
+        _work(rt, uow), principal=principal, case_id=case_id, priority=body.priority, note=body.note
+    )
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/arbitrate", response_model=CaseView, summary="Street office decides (final)")
-async def arbitrate(case_id: str, body: ArbitrateIn, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    await service_layer.arbitrate(rt, principal=principal, case_id=case_id, body=body)
-    return await _view(rt, case_id)
+async def arbitrate(case_id: str, body: ArbitrateIn, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.arbitrate(
+        _work(rt, uow), principal=principal, case_id=case_id, assignee=body.assignee, note=body.note
+    )
+    return await _view(uow, case_id)
 
 
 @router.post("/cases/{case_id}/triage", response_model=CaseView, summary="Street office gives the category")
-async def triage(case_id: str, body: TriageIn, rt: Runtime, principal: CurrentPrincipal) -> CaseView:
-    await service_layer.triage(rt, principal=principal, case_id=case_id, body=body)
-    return await _view(rt, case_id)
+async def triage(case_id: str, body: TriageIn, rt: Rt, uow: Uow, principal: CurrentPrincipal) -> CaseView:
+    await service_layer.triage(
+        _work(rt, uow), principal=principal, case_id=case_id, category=body.category, note=body.note
+    )
+    return await _view(uow, case_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -151,30 +151,3 @@ class CaseList(BaseModel):
     items: list[CaseSummary]
     limit: int
     offset: int
-
-
-class CatalogueView(BaseModel):
-    """The catalogue in force."""
-
-    version: int
-    fingerprint: str
-    catalogue: dict[str, Any]
-
-
-class CatalogueChangeView(BaseModel):
-    """The outcome of a catalogue change."""
-
-    changed: bool
-    version: int
-    fingerprint: str
-    summary: dict[str, Any] = Field(default_factory=dict)
-
-
-class CatalogueVersionView(BaseModel):
-    """One stored catalogue version."""
-
-    version: int
-    fingerprint: str
-    changed_by: str | None
-    changed_at: datetime | None
-    summary: dict[str, Any]

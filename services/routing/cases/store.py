@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import orjson
 
 from shared.events import Assignee
 
-Executor = asyncpg.Connection | asyncpg.Pool
+# A connection or the pool: either runs one statement (asyncpg is untyped, so this is Any to mypy).
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
+# What the service layer names a transaction's connection by (it does not import asyncpg itself).
+Connection: TypeAlias = asyncpg.Connection
+# A case's decisions, declines and steps (rows by table), as `history` reads them.
+History: TypeAlias = dict[str, list[asyncpg.Record]]
 
 
 @dataclass(frozen=True)
@@ -315,7 +320,7 @@ async def add_step(
     )
 
 
-async def history(conn: Executor, *, case_id: str) -> dict[str, list[asyncpg.Record]]:
+async def history(conn: Executor, *, case_id: str) -> History:
     """The case's decisions, declines and steps, oldest first."""
     return {
         "decisions": await conn.fetch("SELECT * FROM assignments WHERE case_id = $1 ORDER BY attempt", case_id),
@@ -335,7 +340,8 @@ async def list_cases(
     offset: int = 0,
 ) -> list[Case]:
     """Cases matching every filter given, most recently changed first."""
-    where, args = ["TRUE"], []
+    where: list[str] = ["TRUE"]
+    args: list[Any] = []
     if street is not None:
         args.append(street)
         where.append(f"street = ${len(args)}")

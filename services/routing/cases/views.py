@@ -1,33 +1,14 @@
-"""Turning stored cases into API views, and who may read which case."""
+"""Turning stored cases into API views (pure: the service layer reads, this shapes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 import orjson
 
-from services.routing import store
-from services.routing.models import CaseSummary, CaseView, DecisionView, DeclineView, StepView
-from services.routing.store import Case
-from shared.auth import Principal
+from services.routing.cases.models import CaseSummary, CaseView, DecisionView, DeclineView, StepView
+from services.routing.cases.store import Case, History
 from shared.events import Assignee, Location
-from shared.scope import CaseOwners, may_read
-
-
-def owners(case: Case) -> CaseOwners:
-    """Who the case belongs to, for the shared scope check."""
-    return CaseOwners(
-        case_id=case.case_id, street=case.street, assignee=case.assignee, co_handlers=tuple(case.co_handlers)
-    )
-
-
-def can_read(principal: Principal, case: Case) -> bool:
-    """Admin, the case's street office and grid workers, its assignee and co-handling departments.
-
-    Residents follow their case through intake, which keeps what they may see.
-    """
-    return may_read(principal, owners(case), residents=False)
 
 
 def summary(case: Case) -> CaseSummary:
@@ -65,9 +46,8 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-async def detail(conn: asyncpg.Connection | asyncpg.Pool, case: Case) -> CaseView:
+def detail(case: Case, past: History) -> CaseView:
     """A case with its decisions (and their reasons), declines and steps."""
-    past = await store.history(conn, case_id=case.case_id)
     location = case.need.get("location")
     return CaseView(
         **_summary_fields(case),

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
-import asyncpg
-
-from services.routing import rules, store
-from services.routing.store import Case
+from services.routing.cases import rules, store
+from services.routing.cases.store import Case, Connection
 from shared.catalogue import Catalogue
 from shared.events import Assignee, Location, make_event
 from shared.events.envelope import EventData
@@ -18,13 +17,15 @@ from shared.outbox import Outbox
 from shared.topics import ROUTING_EVENTS
 
 SOURCE = "/lastmeter/routing"
+# Who made a routing decision (CaseRouted.decided_by).
+DecidedBy = Literal["rules", "arbitration", "triage"]
 
 
 @dataclass(frozen=True)
 class Tx:
     """One transaction's tools: the connection, the outbox, the catalogue in force and the time."""
 
-    conn: asyncpg.Connection
+    conn: Connection
     outbox: Outbox
     catalogue: Catalogue
     now: datetime
@@ -73,7 +74,7 @@ async def assign(
     case: Case,
     decision: rules.Decision,
     *,
-    decided_by: str = "rules",
+    decided_by: DecidedBy = "rules",
     final: bool = False,
     deferred: list[store.Assignment] | None = None,
 ) -> int:
@@ -106,7 +107,7 @@ def routed_event(
     tx: Tx,
     attempt: int,
     previous: Sequence[Assignee],
-    decided_by: str,
+    decided_by: DecidedBy,
     final: bool,
 ) -> CaseRouted:
     """What the assignee needs to act: what, where, category, priority, why them, who had it before."""
@@ -130,7 +131,7 @@ def routed_event(
         reasons=list(decision.reasons),
         previous_assignees=list(previous),
         attempt=attempt,
-        decided_by=decided_by,  # type: ignore[arg-type]
+        decided_by=decided_by,
         final=final,
         sla_class=rules.sla_class_for(case.category, case.priority, tx.catalogue),
         submitted_at=case.submitted_at,

@@ -1,0 +1,1 @@
+"""Routing's catalogue: read it, change it (admin), list its versions."""
