@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from bench.chaos import faults, poison
+from bench.chaos import faults, operator_faults, poison
 from bench.chaos.invariants import Tally, collect, tally
+from bench.chaos.operator_steps import OperatorSteps
 from bench.chaos.stream import NeedStream
 from bench.stack import Running
 
@@ -32,12 +33,18 @@ class Plan:
     dlq_replay: bool = True
     pg_restart: bool = True
     routing_instances: bool = True
+    stall: bool = True  # an event that fails identically forever
+    oversized: bool = True  # an outbox row the broker can never take
+    sla_backlog: bool = True  # sla down while a `case.signed` before the deadline waits for it
     settle: float = 120.0  # seconds to let the pipeline drain before the final count
 
 
 FULL = Plan()
 # What CI runs (tests/e2e/test_chaos.py): a few kills, the outbox fault, poison, replay.
-REDUCED = Plan(rate=40.0, kill_rounds=1, burst=80, pg_restart=False, routing_instances=False, settle=60.0)
+# The sla backlog scenario waits out a real 20 s deadline, so CI's reduced run leaves it to `make chaos`.
+REDUCED = Plan(
+    rate=40.0, kill_rounds=1, burst=80, pg_restart=False, routing_instances=False, sla_backlog=False, settle=60.0
+)
 
 
 @dataclass
@@ -59,7 +66,7 @@ def _say(message: str) -> None:
     print(f"· {message}", file=sys.stderr, flush=True)
 
 
-class Chaos:
+class Chaos(OperatorSteps):
     """Runs a Plan against a running stack."""
 
     def __init__(self, running: Running, plan: Plan, *, say: Callable[[str], None] = _say) -> None:
@@ -70,6 +77,7 @@ class Chaos:
         self.stream = NeedStream(self.stack.urls["intake"], rate=plan.rate, tag=self.tag)
         self.outcome = Outcome()
         self.say = say
+        self.stall: operator_faults.Stall | None = None
 
     def step(self, name: str, result: str) -> None:
         self.outcome.steps.append((name, result))
@@ -92,6 +100,12 @@ class Chaos:
                 await self.restart_postgres()
             if self.plan.routing_instances:
                 await self.three_routers()
+            if self.plan.stall:
+                await self.stall_forever()
+            if self.plan.oversized:
+                await self.oversized_outbox()
+            if self.plan.sla_backlog:
+                await self.sla_down_past_a_met_deadline()
             await asyncio.sleep(2)
         finally:
             await self.stream.stop()
@@ -101,6 +115,8 @@ class Chaos:
             await self.check_poison()
             if self.plan.dlq_replay:
                 await self.replay_fixed()
+        if self.stall is not None:
+            await self.check_stall(self.stall)
         await self.settle()
         return self.outcome
 
