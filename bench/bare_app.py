@@ -11,7 +11,7 @@ import uuid
 import uvicorn
 from fastapi import FastAPI
 
-from services.intake.models import NeedAccepted, NeedIn
+from services.intake.needs.models import NeedAccepted, NeedIn
 
 
 def create_app() -> FastAPI:

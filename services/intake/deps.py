@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.message
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,11 +10,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.intake.limits import Refusal, check_submission
 from services.intake.runtime import IntakeRuntime
-from services.intake.service_layer import Deps
+from services.intake.service_layer import Deps, IntakeUow, no_store
 from shared.auth import Principal
 from shared.http import ApiError, authenticate
 from shared.service import current_runtime
 from shared.session import SESSION_COOKIE
+from shared.uow import PgUnitOfWork
 
 Rt = Annotated[IntakeRuntime, Depends(current_runtime)]
 
@@ -27,6 +29,14 @@ def deps_of(rt: IntakeRuntime) -> Deps:
         threshold=rt.settings.classification_threshold,
         auth_schema=rt.auth_schema,
     )
+
+
+def uow_of(rt: IntakeRuntime) -> IntakeUow:
+    """The unit of work the use cases open their transactions on.
+
+    Made per call rather than held in a `Late` slot: it is three references, and it always names
+    the running pool (a runtime started again gets a new one)."""
+    return PgUnitOfWork(rt.pool, rt.outbox, no_store)
 
 
 async def _optional_principal(request: Request) -> Principal | None:
@@ -64,3 +74,25 @@ async def _limit(request: Request, rt: Rt, principal: OptionalPrincipal) -> None
 
 
 SubmissionLimit = Annotated[None, Depends(_limit)]
+
+
+async def require_json(request: Request) -> None:
+    """415 naming Content-Type unless the body is JSON (an XML body to a JSON route, say)."""
+    value = request.headers.get("content-type")
+    if value and value.split(";", 1)[0].strip().lower() == "application/json":
+        return  # the common case, without a header parse
+    if value:
+        message = email.message.Message()
+        message["content-type"] = value
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json")):
+            return
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"this route takes a JSON body (Content-Type: application/json), got {value or 'no Content-Type'}",
+        fields=[{"field": "Content-Type", "message": "must be application/json"}],
+    )
+
+
+JsonBody = Annotated[None, Depends(require_json)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.intake.need import Need
 from shared.auth import Principal
-from shared.http import ApiError
+from shared.errors import Forbidden
 
 # Anonymous callers and residents report as themselves; staff may report on others' behalf.
 KINDS_BY_ROLE: dict[str, frozenset[str]] = {
@@ -19,12 +19,12 @@ KINDS_BY_ROLE: dict[str, frozenset[str]] = {
 FORCE_NEW_ROLES = frozenset({"grid_worker", "admin"})
 
 
-def _forbidden(field: str, message: str) -> ApiError:
-    return ApiError(403, "forbidden", f"{field}: {message}", fields=[{"field": field, "message": message}])
+def _forbidden(field: str, message: str) -> Forbidden:
+    return Forbidden(f"{field}: {message}", fields=[{"field": field, "message": message}])
 
 
 def check_submitter(principal: Principal | None, need: Need, *, force_new: bool) -> None:
-    """403 naming the field when this caller may not submit this need as given."""
+    """Forbidden (403) naming the field when this caller may not submit this need as given."""
     role = "anonymous" if principal is None else principal.role
     if need.reporter_kind not in KINDS_BY_ROLE.get(role, frozenset()):
         raise _forbidden("reporter.kind", f"a {role} caller may not report as {need.reporter_kind!r}")

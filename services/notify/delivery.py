@@ -12,23 +12,20 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 import structlog
 
-from services.notify.channels import Outcome
-from services.notify.channels.email import send_email
-from services.notify.channels.sms import SmsProvider, make_provider
-from services.notify.channels.webhook import WebhookSender
+from services.notify.channels import CHANNELS, ChannelEnv, Delivery, Outcome, Sender
 from services.notify.owners import REVOKED, ActiveKeyIds, OwnerCheck
 from services.notify.settings import NotifySettings
 from services.notify.store import deliveries as store_delivery
+from services.notify.store.deliveries import Pool
 from services.notify.templates import render
-from services.notify.urlguard import Resolver
 from shared.catalogue import Catalogue
 from shared.clock import Clock
 from shared.pg_listen import listen_forever
@@ -68,19 +65,17 @@ class DeliveryWorker:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
+        pool: Pool,
         settings: NotifySettings,
         clock: Clock,
-        catalogue: Any,
+        catalogue: Callable[[], Catalogue],
         active_key_ids: ActiveKeyIds,
-        sms: SmsProvider | None = None,
-        resolver: Resolver | None = None,
+        env: ChannelEnv,
     ) -> None:
         self._pool = pool
         self._s = settings
         self._clock = clock
-        self._catalogue = catalogue  # a callable returning the live Catalogue
-        self._sms = sms or make_provider(settings.sms_provider, pool)
+        self._catalogue = catalogue  # the live Catalogue, read at each send
         self._policy = RetryPolicy(
             settings.delivery_retry_base_seconds,
             settings.delivery_retry_max_seconds,
@@ -89,14 +84,8 @@ class DeliveryWorker:
         self._in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._webhooks = WebhookSender(
-            allow_loopback=settings.loopback_allowed,
-            timeout=settings.webhook_timeout_seconds,
-            dns_timeout=settings.webhook_dns_timeout_seconds,
-            max_response_bytes=settings.webhook_max_response_bytes,
-            per_destination=settings.delivery_per_destination,
-            resolver=resolver,
-        )
+        # One sender per registered channel for this process (a webhook sender keeps its connection pools).
+        self._senders: dict[str, Sender] = {name: channel.sender(env) for name, channel in CHANNELS.items()}
         self._owners = OwnerCheck(active_key_ids=active_key_ids, ttl=settings.subscription_owner_check_seconds)
         self.sent = 0
 
@@ -130,7 +119,7 @@ class DeliveryWorker:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(listener, sweeper, *self._tasks, return_exceptions=True)
-            await self._webhooks.aclose()
+            await asyncio.gather(*(sender.aclose() for sender in self._senders.values()))
 
     async def _sweep_owners(self) -> None:
         """Stop subscriptions whose owning key was revoked or expired, every few seconds."""
@@ -162,11 +151,7 @@ class DeliveryWorker:
             dest = row["destination"]
             if self._in_flight.get(dest, 0) >= self._s.delivery_per_destination:
                 # Over this destination's limit: hand it back at once rather than queue behind it.
-                await self._pool.execute(
-                    "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, "
-                    "lease_until = NULL WHERE id = $1",
-                    row["id"],
-                )
+                await store_delivery.release(self._pool, delivery_id=row["id"])
                 continue
             self._in_flight[dest] = self._in_flight.get(dest, 0) + 1
             task = asyncio.create_task(self._deliver(dict(row)))
@@ -246,42 +231,27 @@ class DeliveryWorker:
         return False
 
     async def _send(self, row: dict[str, Any]) -> Outcome:
+        channel = CHANNELS.get(row["channel"])
+        sender = self._senders.get(row["channel"])
+        if channel is None or sender is None:
+            return Outcome(False, "error", error=f"unknown channel {row['channel']}", retry=False)
         envelope = row["envelope"]
         body = envelope.encode() if isinstance(envelope, str) else orjson.dumps(envelope)
-        s = self._s
-        if row["channel"] == "webhook":
-            return await self._webhooks.send(
-                url=row["target"],
-                secret=row["secret"] or "",
-                body=body,
-                delivery_id=f"dlv_{row['id']}",
-                subscription_id=row["subscription_id"],
-                event_type=row["event_type"],
+        message = None
+        if channel.renders:
+            message = render(
+                row["event_type"],
+                orjson.loads(body).get("data", {}),
+                case_id=row["case_id"],
+                language=row["language"],
+                catalogue=self._catalogue(),
             )
-        doc = orjson.loads(body)
-        catalogue: Catalogue = self._catalogue()
-        message = render(
-            row["event_type"],
-            doc.get("data", {}),
-            case_id=row["case_id"],
-            language=row["language"],
-            catalogue=catalogue,
+        delivery = Delivery(
+            id=row["id"],
+            subscription_id=row["subscription_id"],
+            target=row["target"],
+            event_type=row["event_type"],
+            body=body,
+            secret=row["secret"],
         )
-        if row["channel"] == "email":
-            return await send_email(
-                host=s.smtp_host,
-                port=s.smtp_port,
-                sender=s.smtp_sender,
-                to=row["target"],
-                message=message,
-                timeout=s.smtp_timeout_seconds,
-                starttls=s.smtp_starttls,
-                username=s.smtp_username,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                headers={"X-Lastmeter-Delivery-Id": f"dlv_{row['id']}", "X-Lastmeter-Event-Type": row["event_type"]},
-            )
-        if row["channel"] == "sms":
-            return await self._sms.send(
-                phone=row["target"], body=message.subject, delivery_id=row["id"], now=self._clock.now()
-            )
-        return Outcome(False, "error", error=f"unknown channel {row['channel']}", retry=False)
+        return await sender.deliver(delivery, message)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api, api_cases, api_dashboard, api_deliveries, api_desk, api_subscriptions, handlers
+from services.notify import api, api_cases, api_dashboard, api_deliveries, api_desk, handlers
 from services.notify.api_asyncapi import router as asyncapi_router
 from services.notify.delivery import DeliveryWorker
 from services.notify.hub import StreamHub
-from services.notify.runtime import NotifyExtras, NotifyRuntime
+from services.notify.runtime import NotifyExtras, NotifyRuntime, channel_env
 from services.notify.settings import NotifySettings
+from services.notify.subscriptions import api as subscriptions_api
 from services.notify.urlguard import Resolver, system_resolver
 from shared.clock import Clock
 from shared.service import ServiceRuntime, build_app
@@ -32,7 +33,7 @@ async def start_deliveries(rt: NotifyRuntime) -> None:
         clock=rt.clock,
         catalogue=lambda: rt.catalogue,
         active_key_ids=rt.keys.active_key_ids,
-        resolver=rt.extras.webhook_resolver,
+        env=channel_env(rt),
     )
     rt.extras.delivery_worker.set(worker)
     await worker.run()
@@ -57,7 +58,7 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None, resolver
         "serves the street office's live dashboard at /dashboard.",
         routers=[
             api.router,
-            api_subscriptions.router,
+            subscriptions_api.router,
             api_deliveries.router,
             api_cases.router,
             api_dashboard.router,

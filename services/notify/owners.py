@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-import asyncpg
 import structlog
 
 from services.notify.store import deliveries as store_delivery
+from services.notify.store.deliveries import Pool
 
 log = structlog.get_logger(__name__)
 ActiveKeyIds = Callable[[Collection[str]], Awaitable[set[str]]]
@@ -46,7 +46,7 @@ class OwnerCheck:
     async def is_valid(self, key_id: str | None) -> bool:
         return bool(key_id) and key_id in await self.valid([key_id or ""])
 
-    async def sweep(self, pool: asyncpg.Pool) -> int:
+    async def sweep(self, pool: Pool) -> int:
         """Stop the subscriptions whose owner is no longer valid; returns how many stopped."""
         owners = await store_delivery.active_owner_ids(pool)
         if not owners:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.intake import open311_format as fmt_rules
+from services.intake.open311 import format as fmt_rules
 from shared.catalogue import Catalogue
 from shared.events import Assignee, EventData, make_event
 from shared.events.routing import CaseProgressed

@@ -9,7 +9,7 @@ from bench.core import Figure
 from bench.loadgen import _parse_head
 from bench.needs import need, seq_of
 from bench.report import fmt_value, markdown_table, table, to_json
-from services.intake.models import NeedIn
+from services.intake.needs.models import NeedIn
 
 FIGURES = [
     Figure("limit: broker", 41234.5, "msg/s"),

@@ -406,7 +406,7 @@ def test_state_lives_in_named_volumes_so_down_and_up_keep_every_case(
 def _service_body_limits() -> dict[tuple[int, str], int]:
     """(port, path prefix) -> the largest body the service itself accepts, from the settings classes."""
     from services.intake.settings import IntakeSettings
-    from services.intake.survey_api import PATH as SURVEY_PATH
+    from services.intake.survey.api import PATH as SURVEY_PATH
     from services.routing.settings import RoutingSettings
     from shared.settings import ServiceSettings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from services.intake.open311_errors import install_error_handlers as install_open311
+from services.intake.open311.api import install_error_handlers as install_open311
 from shared.errors import Conflict, DomainError, Gone, InvalidInput, NotFound, RateLimited, http_status
 from shared.http import install_error_handlers
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.intake.group_commit import SubmissionGroups, _Waiting
 from services.intake.need import Need
+from services.intake.needs.group_commit import SubmissionGroups, _Waiting
 from services.intake.service_layer import Outcome
 
 
@@ -17,7 +17,7 @@ class RecordingGroups(SubmissionGroups):
     """Writes nothing: records each group's size and fails as told."""
 
     def __init__(self, *, fail: type[Exception] | None = None, **kwargs: Any) -> None:
-        super().__init__(pool=lambda: None, deps=lambda: None, **kwargs)  # type: ignore[arg-type, return-value]
+        super().__init__(uow=lambda: None, deps=lambda: None, **kwargs)  # type: ignore[arg-type, return-value]
         self.groups: list[list[str]] = []
         self.fail = fail
 

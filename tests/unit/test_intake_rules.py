@@ -7,14 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.intake import open311_format as fmt
 from services.intake.need import Need, find_community, resolve_place
+from services.intake.open311 import format as fmt
 from services.intake.permissions import check_submitter
-from shared.events.status import STATUSES, is_open, open311_status
-from shared.events.status import status_change as change_for
 from services.intake.text_rules import FieldError
 from shared.auth import Principal
 from shared.catalogue import Catalogue
+from shared.errors import Forbidden, http_status
 from shared.events import Assignee
 from shared.events.routing import (
     ArbitrationRequested,
@@ -26,7 +25,8 @@ from shared.events.routing import (
     MemberAssigned,
     PriorityChanged,
 )
-from shared.http import ApiError
+from shared.events.status import STATUSES, is_open, open311_status
+from shared.events.status import status_change as change_for
 
 T = datetime(2026, 5, 6, 10, 0, tzinfo=UTC)
 DEPT = Assignee(kind="department", code="water")
@@ -101,13 +101,13 @@ def test_who_may_submit_what() -> None:
     check_submitter(None, _need(), force_new=False)
     grid = Principal(role="grid_worker", scope="wanxing")
     check_submitter(grid, _need("grid_worker"), force_new=True)
-    with pytest.raises(ApiError) as kind:
+    with pytest.raises(Forbidden) as kind:
         check_submitter(None, _need("hotline"), force_new=False)
-    assert (kind.value.status, kind.value.fields[0]["field"]) == (403, "reporter.kind")
-    with pytest.raises(ApiError) as force:
+    assert (http_status(kind.value), kind.value.fields[0]["field"]) == (403, "reporter.kind")
+    with pytest.raises(Forbidden) as force:
         check_submitter(Principal(role="street_office", scope="wanxing"), _need("grid_worker"), force_new=True)
     assert force.value.fields[0]["field"] == "force_new"
-    with pytest.raises(ApiError) as scope:
+    with pytest.raises(Forbidden) as scope:
         check_submitter(grid, _need("grid_worker", street="nanyingmen"), force_new=False)
     assert scope.value.fields[0]["field"] == "community"
 

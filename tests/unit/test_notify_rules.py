@@ -11,7 +11,7 @@ from services.notify.audience import audience_for
 from services.notify.delivery import RetryPolicy
 from services.notify.projection import CaseState, apply
 from services.notify.signing import sign, verify
-from services.notify.subscriptions import Scope, ScopeError, check_event_types, check_scope, wants_type
+from services.notify.subscriptions.rules import Scope, ScopeError, check_event_types, check_scope, wants_type
 from services.notify.supply import supply_vs_demand
 from services.notify.templates import render
 from services.notify.urlguard import UnsafeUrl, check_url

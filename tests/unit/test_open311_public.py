@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.intake import open311_format as fmt
-from services.intake.open311_xml import to_xml
+from services.intake.open311 import format as fmt
+from services.intake.open311.xml import to_xml
 from shared.catalogue import Catalogue
 
 T = datetime(2026, 5, 1, 2, 0, tzinfo=UTC)

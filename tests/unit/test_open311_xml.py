@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.intake.open311_xml import Nested, errors_xml, object_to_xml, to_xml
+from services.intake.open311.xml import Nested, errors_xml, object_to_xml, to_xml
 
 CST = timezone(timedelta(hours=8))
 

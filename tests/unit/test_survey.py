@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from openpyxl import Workbook
 
-from services.intake.survey import (
+from services.intake.survey.rows import (
     SurveyFileError,
     decode_text,
     iter_csv_rows,

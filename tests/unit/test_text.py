@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import Field, ValidationError
 
-from services.intake.models import NeedIn
+from services.intake.needs.models import NeedIn
 from services.intake.text_rules import FieldError, clean_text
 from services.routing.cases.models import ArbitrateIn, DeclineIn, NoteIn, PriorityIn, TriageIn
 from shared.catalogue import Catalogue, CatalogueError, parse_catalogue

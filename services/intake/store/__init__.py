@@ -7,6 +7,9 @@ from services.intake.store.cases import (
     Connection as Connection,
 )
 from services.intake.store.cases import (
+    DatabaseError as DatabaseError,
+)
+from services.intake.store.cases import (
     Lookup as Lookup,
 )
 from services.intake.store.cases import (

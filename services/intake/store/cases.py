@@ -17,6 +17,8 @@ from shared.events.status import CLOSED_STATUSES, StatusChange
 Connection: TypeAlias = asyncpg.Connection
 Pool: TypeAlias = asyncpg.Pool
 Record: TypeAlias = asyncpg.Record
+# What a failed statement raises (the survey import retries a batch row by row on it).
+DatabaseError: TypeAlias = asyncpg.PostgresError
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 _CLOSED = sorted(CLOSED_STATUSES)
 # Written into the SQL, not bound: a generic plan (asyncpg prepares statements) can then still

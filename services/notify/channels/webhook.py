@@ -15,10 +15,12 @@ import asyncio
 import ssl
 import time
 from collections import OrderedDict
+from typing import ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
-from services.notify.channels import Outcome
+from services.notify.channels.base import ChannelEnv, Delivery, Outcome, Sender
 from services.notify.signing import (
     DELIVERY_HEADER,
     EVENT_TYPE_HEADER,
@@ -27,7 +29,10 @@ from services.notify.signing import (
     TIMESTAMP_HEADER,
     sign,
 )
+from services.notify.templates import Message
 from services.notify.urlguard import Resolver, Unresolvable, UnsafeUrl, WebhookTarget, parse_url, pin, system_resolver
+from shared.auth import Principal
+from shared.errors import Forbidden, InvalidInput
 
 MAX_POOLS = 256
 
@@ -145,3 +150,67 @@ class WebhookSender:
         if 300 <= code < 400:
             return Outcome(False, "http_error", status_code=code, error=f"HTTP {code}: redirects are not followed")
         return Outcome(False, "http_error", status_code=code, error=f"HTTP {code}")
+
+    async def deliver(self, delivery: Delivery, message: Message | None) -> Outcome:
+        """The `Sender` side: POST the event's envelope, signed with the subscription's secret."""
+        return await self.send(
+            url=delivery.target,
+            secret=delivery.secret or "",
+            body=delivery.body,
+            delivery_id=f"dlv_{delivery.id}",
+            subscription_id=delivery.subscription_id,
+            event_type=delivery.event_type,
+        )
+
+
+class WebhookChannel:
+    """Webhooks: staff keys only, public addresses only, every request signed."""
+
+    name: ClassVar[str] = "webhook"
+    confirms: ClassVar[bool] = False  # staff chose the URL and it is checked now and at every send
+    signs: ClassVar[bool] = True
+    renders: ClassVar[bool] = False
+
+    async def validate_target(self, target: str, *, principal: Principal, secret: str | None, env: ChannelEnv) -> str:
+        """Staff only, a public address (resolved now; again, and pinned, at every send), and a secret."""
+        if principal.role == "resident" or principal.case_id is not None:
+            raise Forbidden(
+                "webhooks are for staff keys; a resident token may subscribe by sms or email",
+                fields=[{"field": "channel", "message": "webhook needs a staff key"}],
+            )
+        settings = env.settings
+        allow = settings.loopback_allowed
+        try:
+            parsed = parse_url(target, allow_loopback=allow)
+            async with asyncio.timeout(settings.webhook_dns_timeout_seconds):
+                await pin(parsed, resolver=env.resolver, allow_loopback=allow)
+        except UnsafeUrl as exc:  # Unresolvable included: a subscription is checked against what its name answers now
+            raise InvalidInput("target", f"webhook URL refused: {exc}") from None
+        except TimeoutError:
+            raise InvalidInput(
+                "target",
+                f"webhook URL refused: its host did not resolve within {settings.webhook_dns_timeout_seconds:g}s",
+            ) from None
+        if not secret:
+            raise InvalidInput("secret", "a webhook needs a signing secret of at least 16 characters")
+        return target
+
+    def mask(self, target: str) -> str:
+        return target  # staff's own endpoint, not personal data
+
+    def destination(self, target: str) -> str:
+        """scheme://host:port, so one slow receiver holds up only its own deliveries."""
+        parts = urlsplit(target)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+    def sender(self, env: ChannelEnv) -> Sender:
+        s = env.settings
+        return WebhookSender(
+            allow_loopback=s.loopback_allowed,
+            timeout=s.webhook_timeout_seconds,
+            dns_timeout=s.webhook_dns_timeout_seconds,
+            max_response_bytes=s.webhook_max_response_bytes,
+            per_destination=s.delivery_per_destination,
+            resolver=env.resolver,
+        )

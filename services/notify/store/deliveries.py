@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from services.notify.audience import Audience
-from services.notify.channels import Outcome
-from services.notify.subscriptions import destination_of, owner_principal, wants_type
+from services.notify.channels import Outcome, channel_of
+from services.notify.subscriptions.rules import owner_principal, wants_type
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Pool: TypeAlias = asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 SUBSCRIPTION_COLUMNS = (
     "id, owner_role, owner_scope, owner_case, owner_name, owner_key_id, channel, target, event_types, scope_kind, "
     "scope_code, language, active, confirmed_at, created_at, description"
@@ -147,7 +148,7 @@ def deliveries_for(
         NewDelivery(
             r["id"],
             r["channel"],
-            destination_of(r["channel"], r["target"]),
+            channel_of(r["channel"]).destination(r["target"]),
             event_id,
             audience.case_id,
             event_type,
@@ -299,4 +300,24 @@ async def replay(conn: Conn, *, delivery_id: int, now: datetime) -> asyncpg.Reco
 async def sms_messages(conn: Conn, *, limit: int = 100) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, phone, body, delivery_id, sent_at FROM sms_messages ORDER BY id DESC LIMIT $1", limit
+    )
+
+
+async def record_sms(conn: Conn, *, phone: str, body: str, delivery_id: int | None, now: datetime) -> None:
+    """The development SMS provider's outbox: one row per message it would have sent."""
+    await conn.execute(
+        "INSERT INTO sms_messages (phone, body, delivery_id, sent_at) VALUES ($1, $2, $3, $4)",
+        phone,
+        body,
+        delivery_id,
+        now,
+    )
+
+
+async def release(conn: Conn, *, delivery_id: int) -> None:
+    """Hand a claimed delivery back at once (its destination is at its limit in this process)."""
+    await conn.execute(
+        "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, "
+        "lease_until = NULL WHERE id = $1",
+        delivery_id,
     )

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from services.notify.audience import Audience
 from shared.auth import Principal
 from shared.events import known_types
 
 SCOPE_KINDS = ("all", "street", "department", "team", "case")
-CHANNELS = ("webhook", "email", "sms")
 
 
 class ScopeError(Exception):
@@ -93,12 +91,3 @@ def owner_principal(row: dict[str, object]) -> Principal:
         scope=row["owner_scope"],  # type: ignore[arg-type]
         case_id=row["owner_case"],  # type: ignore[arg-type]
     )
-
-
-def destination_of(channel: str, target: str) -> str:
-    """The key per-destination concurrency limits use: scheme://host:port for webhooks."""
-    if channel == "webhook":
-        parts = urlsplit(target)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
-    return channel

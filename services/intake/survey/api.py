@@ -8,10 +8,10 @@ import orjson
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
-from services.intake.deps import Rt, deps_of
+from services.intake.deps import Rt, deps_of, uow_of
 from services.intake.need import find_community
-from services.intake.survey import SurveyFileError, iter_csv_rows, iter_xlsx_rows, sniff_kind
-from services.intake.survey_import import ImportOptions, SurveyRows, import_rows
+from services.intake.survey.rows import SurveyFileError, iter_csv_rows, iter_xlsx_rows, sniff_kind
+from services.intake.survey.service_layer import ImportOptions, SurveyRows, import_rows
 from shared.auth import Principal
 from shared.http import ApiError, field_error, require_roles
 
@@ -62,7 +62,7 @@ async def post_survey(
             max_distance_m=settings.max_community_distance_m,
             batch_rows=settings.survey_batch_rows,
         )
-        report = await import_rows(pool=rt.pool, deps=deps_of(rt), rows=rows, options=options)
+        report = await import_rows(uow=uow_of(rt), deps=deps_of(rt), rows=rows, options=options)
     except SurveyFileError as exc:
         raise _file_error(exc) from None
     finally:

@@ -12,7 +12,7 @@ from datetime import date, datetime, time
 from itertools import chain, islice
 from typing import IO, Any, Literal
 
-from services.intake.survey_columns import (
+from services.intake.survey.columns import (
     COLUMNS,
     SurveyFileError,
     map_header,

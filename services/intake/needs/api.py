@@ -1,18 +1,17 @@
-"""Intake's native HTTP routes: translate requests into service-layer calls, nothing more."""
+"""The native needs API: translate requests into service-layer calls, nothing more."""
 
 from __future__ import annotations
 
-import email.message
 import hashlib
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from services.intake.case_view import case_view
-from services.intake.deps import OptionalPrincipal, Rt, SubmissionLimit, deps_of
-from services.intake.models import (
+from services.intake.deps import JsonBody, OptionalPrincipal, Rt, SubmissionLimit, deps_of, uow_of
+from services.intake.need import Need, check_category, check_pairing, resolve_place
+from services.intake.needs.models import (
     CaseView,
     CatalogueEntry,
     ClassifyIn,
@@ -20,37 +19,14 @@ from services.intake.models import (
     NeedAccepted,
     NeedIn,
 )
-from services.intake.need import Need, check_category, check_pairing, resolve_place
-from services.intake.needs_service import IdempotencyConflict, TokenRevoked, submit_need
+from services.intake.needs.service_layer import case_view, submit_need
 from services.intake.permissions import check_submitter
 from services.intake.text_rules import FieldError, check_lat_lon
 from services.intake.triage import classify
-from shared.http import ApiError, CurrentPrincipal, field_error
+from shared.http import CurrentPrincipal, field_error
 
 router = APIRouter(prefix="/v1", tags=["needs"])
 MAX_IDEMPOTENCY_KEY = 255
-
-
-async def require_json(request: Request) -> None:
-    """415 naming Content-Type unless the body is JSON (an XML body to a JSON route, say)."""
-    value = request.headers.get("content-type")
-    if value and value.split(";", 1)[0].strip().lower() == "application/json":
-        return  # the common case, without a header parse
-    if value:
-        message = email.message.Message()
-        message["content-type"] = value
-        subtype = message.get_content_subtype()
-        if message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json")):
-            return
-    raise ApiError(
-        415,
-        "unsupported_media_type",
-        f"this route takes a JSON body (Content-Type: application/json), got {value or 'no Content-Type'}",
-        fields=[{"field": "Content-Type", "message": "must be application/json"}],
-    )
-
-
-JsonBody = Annotated[None, Depends(require_json)]
 
 
 def _idempotency_key(value: str | None) -> str | None:
@@ -145,30 +121,15 @@ async def post_need(
     except FieldError as exc:
         raise field_error(exc.field, exc.message) from None
     check_submitter(principal, need, force_new=body.force_new)
-    try:
-        status, response = await submit_need(
-            pool=rt.pool,
-            groups=rt.extras.submission_groups,
-            deps=deps_of(rt),
-            need=need,
-            force_new=body.force_new,
-            idempotency_key=key,
-            request_hash=_hash(body),
-        )
-    except IdempotencyConflict:
-        raise ApiError(
-            409,
-            "conflict",
-            "Idempotency-Key was already used with a different body",
-            fields=[{"field": "Idempotency-Key", "message": "already used with a different body"}],
-        ) from None
-    except TokenRevoked:
-        raise ApiError(
-            409,
-            "conflict",
-            "the access token of the submission this Idempotency-Key made was revoked",
-            fields=[{"field": "Idempotency-Key", "message": "its submission's access token was revoked"}],
-        ) from None
+    status, response = await submit_need(
+        uow=uow_of(rt),
+        groups=rt.extras.submission_groups,
+        deps=deps_of(rt),
+        need=need,
+        force_new=body.force_new,
+        idempotency_key=key,
+        request_hash=_hash(body),
+    )
     return JSONResponse(response, status_code=status)
 
 
@@ -180,4 +141,4 @@ def _hash(body: NeedIn) -> str:
 
 @router.get("/cases/{case_id}", response_model=CaseView, summary="A case with its timeline, for whoever may see it")
 async def get_case(case_id: str, rt: Rt, principal: CurrentPrincipal) -> CaseView:
-    return await case_view(rt.pool, case_id=case_id, principal=principal)
+    return await case_view(uow_of(rt), case_id=case_id, principal=principal)

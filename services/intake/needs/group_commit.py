@@ -13,11 +13,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import asyncpg
 import structlog
 
 from services.intake.need import Need
-from services.intake.service_layer import Deps, Outcome, Writes, accept, flush, prefetch
+from services.intake.service_layer import Deps, IntakeUow, Outcome, Writes, accept, flush, prefetch
 from shared.retry import is_transient
 
 log = structlog.get_logger(__name__)
@@ -36,12 +35,12 @@ class SubmissionGroups:
     def __init__(
         self,
         *,
-        pool: Callable[[], asyncpg.Pool],
+        uow: Callable[[], IntakeUow],
         deps: Callable[[], Deps],
         max_group: int = 64,
         max_inflight: int = 4,
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._deps = deps
         self._max_group = max_group
         self._max_inflight = max_inflight
@@ -80,7 +79,7 @@ class SubmissionGroups:
         except Exception as exc:
             if len(group) == 1 or is_transient(exc):
                 for waiting in group:
-                    _answer(waiting, error=exc)
+                    _answer(waiting, exc)
                 return
             # Not the database's fault: one need broke the group, so each is written alone and only it fails.
             log.warning("group commit failed; writing its needs one by one", size=len(group), error=str(exc))
@@ -88,17 +87,18 @@ class SubmissionGroups:
                 try:
                     [outcome] = await self._write([waiting])
                 except Exception as alone:
-                    _answer(waiting, error=alone)
+                    _answer(waiting, alone)
                 else:
-                    _answer(waiting, outcome=outcome)
+                    _answer(waiting, outcome)
             return
         for waiting, outcome in zip(group, outcomes, strict=True):
-            _answer(waiting, outcome=outcome)
+            _answer(waiting, outcome)
 
     async def _write(self, group: list[_Waiting]) -> list[Outcome]:
         deps = self._deps()
         writes = Writes()
-        async with self._pool().acquire() as conn, conn.transaction():
+        async with self._uow().begin() as tx:
+            conn = tx.conn
             if len(group) > 1:  # one lookup for the whole group's duplicate candidates
                 await prefetch(conn, deps=deps, needs=[w.need for w in group], writes=writes)
             # Group commit serves the native API, whose every reporter gets their own access token.
@@ -110,10 +110,10 @@ class SubmissionGroups:
         return outcomes
 
 
-def _answer(waiting: _Waiting, *, outcome: Outcome | None = None, error: Exception | None = None) -> None:
+def _answer(waiting: _Waiting, result: Outcome | Exception) -> None:
     if waiting.answer.done():
         return  # the client went away; its need is stored all the same
-    if error is not None:
-        waiting.answer.set_exception(error)
+    if isinstance(result, Exception):
+        waiting.answer.set_exception(result)
     else:
-        waiting.answer.set_result(outcome)  # type: ignore[arg-type]
+        waiting.answer.set_result(result)

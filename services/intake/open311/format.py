@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.intake.open311_xml import Nested
+from services.intake.open311.xml import Nested
 from services.intake.text_rules import FieldError
 from shared.catalogue import Catalogue, Category
 from shared.events.status import open311_status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,13 +11,12 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import structlog
-from starlette.concurrency import run_in_threadpool
 
+from services.intake import store
 from services.intake.need import Need, resolve_place
-from services.intake.service_layer import Deps, Outcome, Writes, accept, flush, prefetch
-from services.intake.survey import SurveyFileError, validate_row
+from services.intake.service_layer import Deps, IntakeUow, Outcome, Writes, accept, flush, prefetch
+from services.intake.survey.rows import SurveyFileError, validate_row
 from services.intake.text_rules import FieldError
 from services.intake.triage import category_from_label, classify
 
@@ -131,13 +131,13 @@ def _next_batch(rows: SurveyRows, size: int) -> list[tuple[int, dict[str, str]]]
     return list(islice(rows, size))
 
 
-async def import_rows(*, pool: asyncpg.Pool, deps: Deps, rows: SurveyRows, options: ImportOptions) -> ImportReport:
+async def import_rows(*, uow: IntakeUow, deps: Deps, rows: SurveyRows, options: ImportOptions) -> ImportReport:
     """Accept every good row; a bad row is reported and skipped, a file error mid-way stops with what was done."""
     report = ImportReport()
     while True:
         try:
             # Parsing is CPU work on a spooled file: off the event loop.
-            batch = await run_in_threadpool(_next_batch, rows, options.batch_rows)
+            batch = await asyncio.to_thread(_next_batch, rows, options.batch_rows)
         except SurveyFileError as exc:
             if not report.rows:
                 raise
@@ -153,31 +153,33 @@ async def import_rows(*, pool: asyncpg.Pool, deps: Deps, rows: SurveyRows, optio
                 report.reject(line, str(exc))
             except ValueError as exc:
                 report.reject(line, str(exc))
-        await _store_batch(pool, deps, checked, report)
+        await _store_batch(uow, deps, checked, report)
     report.rows.sort(key=lambda r: r["row"])
     return report
 
 
-async def _store_batch(pool: asyncpg.Pool, deps: Deps, checked: list[tuple[int, Need]], report: ImportReport) -> None:
+async def _store_batch(uow: IntakeUow, deps: Deps, checked: list[tuple[int, Need]], report: ImportReport) -> None:
     """One transaction for the batch; if it fails, row by row so one bad row cannot sink the rest."""
     if not checked:
         return
     try:
-        async with pool.acquire() as conn, conn.transaction():
+        async with uow.begin() as tx:
+            conn = tx.conn
             writes = Writes()
             await prefetch(conn, deps=deps, needs=[need for _, need in checked], writes=writes)
             outcomes = [(line, await accept(conn, deps=deps, need=need, writes=writes)) for line, need in checked]
             await flush(conn, deps=deps, writes=writes)
-    except asyncpg.PostgresError as exc:
+    except store.DatabaseError as exc:
         log.warning("survey batch failed; storing row by row", error=str(exc))
         for line, need in checked:
             try:
-                async with pool.acquire() as conn, conn.transaction():
+                async with uow.begin() as tx:
+                    conn = tx.conn
                     writes = Writes()
                     outcome = await accept(conn, deps=deps, need=need, writes=writes)
                     await flush(conn, deps=deps, writes=writes)
                 report.add(line, outcome)
-            except asyncpg.PostgresError as row_exc:
+            except store.DatabaseError as row_exc:
                 report.reject(line, f"could not be stored ({type(row_exc).__name__})")
         return
     for line, outcome in outcomes:

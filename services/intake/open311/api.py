@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import email.message
-import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.intake import open311_format as fmt
-from services.intake import store
-from services.intake.deps import Rt, deps_of, submission_refusal
+from services.intake.deps import Rt, deps_of, submission_refusal, uow_of
 from services.intake.limits import is_staff
-from services.intake.need import Need, check_category, resolve_place
-from services.intake.open311_errors import Open311Error as Open311Error
-from services.intake.open311_xml import to_xml
-from services.intake.service_layer import accept_one
-from services.intake.text_rules import FieldError, check_lat_lon, clean_description, clean_text
+from services.intake.open311 import format as fmt
+from services.intake.open311 import forms
+from services.intake.open311.errors import Open311Error as Open311Error
+from services.intake.open311.service_layer import create_request, list_requests, read_request, request_of_token
+from services.intake.open311.xml import errors_xml, to_xml
+from services.intake.text_rules import FieldError
 from shared.auth import Principal
 from shared.catalogue import Catalogue
 from shared.events.status import CLOSED_STATUSES, OPEN_STATUSES
-from shared.text import clean_text as clean_free_text
+from shared.http import ApiError
 
 PREFIX = "/open311/v2"
 _READ_SUMMARY = (
@@ -33,16 +33,6 @@ _READ_SUMMARY = (
 )
 router = APIRouter(prefix=PREFIX, tags=["open311"])
 FORMATS = ("json", "xml")
-_URL = re.compile(r"^https?://[^\s]{1,2000}$")
-_PHONE = re.compile(r"^[0-9+\-() ]{3,40}$")
-_CONTACT_FIELDS = {
-    "email": 254,
-    "device_id": 100,
-    "account_id": 100,
-    "first_name": 100,
-    "last_name": 100,
-    "phone": 40,
-}
 
 
 def _format(value: str) -> str:
@@ -67,11 +57,6 @@ def _check_jurisdiction(rt: Rt, value: str | None) -> None:
     expected = rt.settings.open311_jurisdiction_id
     if value and value.strip() != expected:
         raise Open311Error(404, f"jurisdiction_id {value!r} not found; this endpoint serves {expected!r}")
-
-
-def _bad(exc: FieldError, rename: dict[str, str] | None = None) -> Open311Error:
-    field = (rename or {}).get(exc.field, exc.field)
-    return Open311Error(400, f"{field}: {exc.message}")
 
 
 @router.get("/services.{format_}", summary="Open311: the service list (catalogue categories)")
@@ -99,100 +84,6 @@ def _is_form(request: Request) -> bool:
     return message.get_content_type() in {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
-def _one(form: dict[str, list[str]], name: str) -> str | None:
-    values = form.get(name) or []
-    value = values[0].strip() if values else ""
-    return value or None
-
-
-def _contact(form: dict[str, list[str]]) -> dict[str, str]:
-    contact: dict[str, str] = {}
-    for name, limit in _CONTACT_FIELDS.items():
-        value = _one(form, name)
-        if value is None:
-            continue
-        try:
-            contact[name] = clean_text(value, field=name, max_len=limit)
-        except FieldError as exc:
-            raise _bad(exc) from None
-    if "phone" in contact and not _PHONE.match(contact["phone"]):
-        raise Open311Error(400, "phone: digits, spaces and + - ( ) only")
-    if "email" in contact and "@" not in contact["email"]:
-        raise Open311Error(400, "email: not an e-mail address")
-    return contact
-
-
-def _clean_field(name: str, value: str) -> str:
-    """Every form field through the one cleaning rule of every service (shared/text.py)."""
-    try:
-        return clean_free_text(value)
-    except ValueError as exc:
-        raise Open311Error(400, f"{name[:100]}: {exc}") from None
-
-
-def need_from_form(form: dict[str, list[str]], pairs: list[tuple[str, str]], rt: Rt) -> Need:
-    """Check a POST requests form against the spec and the catalogue; Open311Error (400) names the field."""
-    catalogue = rt.catalogue
-    code = _one(form, "service_code")
-    if code is None:
-        raise Open311Error(400, "service_code: required")
-    try:
-        check_category(catalogue, code, field_name="service_code")
-    except FieldError as exc:
-        raise _bad(exc) from None
-    category = catalogue.category(code)
-    assert category is not None
-    try:
-        point = check_lat_lon(_one(form, "lat"), _one(form, "long"))
-    except FieldError as exc:
-        raise _bad(exc, {"lon": "long"}) from None
-    address = _one(form, "address_string")
-    address_id = _one(form, "address_id")
-    if point is None and address is None and address_id is None:
-        raise Open311Error(400, "location: give lat and long, address_string or address_id")
-    raw_description = form.get("description")
-    try:
-        description = clean_description(raw_description[0]) if raw_description else category.name
-        if address is not None:
-            address = clean_text(address, field="address_string", max_len=500)
-        attributes = fmt.check_attributes(category, fmt.split_attributes(pairs))
-        lat, lon = point if point else (None, None)
-        # address_id may name a grid or community code; anything else cannot be placed.
-        grid = address_id if address_id and catalogue.community_of_grid(address_id) else None
-        community_code = address_id if address_id and catalogue.community(address_id) else None
-        community, grid_code = resolve_place(
-            catalogue,
-            community=community_code,
-            grid=grid,
-            lat=lat,
-            lon=lon,
-            address=address,
-            max_distance_m=rt.settings.max_community_distance_m,
-        )
-    except FieldError as exc:
-        rename = {"community": "address_string", "lat": "lat"}
-        raise _bad(exc, rename) from None
-    media_url = _one(form, "media_url")
-    if media_url is not None and not _URL.match(media_url):
-        raise Open311Error(400, "media_url: must be an http(s) URL of at most 2,000 characters")
-    return Need(
-        description=description,
-        community=community.code,
-        street=community.street,
-        category=code,
-        grid=grid_code,
-        lat=lat,
-        lon=lon,
-        address=address,
-        address_id=address_id,
-        reporter_kind="resident",
-        contact=_contact(form),
-        attributes=attributes,
-        media_url=media_url,
-        source="open311",
-    )
-
-
 @router.post("/requests.{format_}", summary="Open311: create a service request (form-encoded, api_key required)")
 async def post_request(format_: str, request: Request, rt: Rt) -> Response:
     f = _format(format_)
@@ -210,18 +101,17 @@ async def post_request(format_: str, request: Request, rt: Rt) -> Response:
     refusal = submission_refusal(rt, request, principal)
     if refusal is not None:
         raise Open311Error(429, refusal.message(), headers=refusal.headers())
-    pairs = [(k, _clean_field(k, v)) for k, v in raw]
+    pairs = [(k, forms.clean_field(k, v)) for k, v in raw]
     form: dict[str, list[str]] = {}
-    for name, value in [*((k, _clean_field(k, v)) for k, v in request.query_params.multi_items()), *pairs]:
+    for name, value in [*((k, forms.clean_field(k, v)) for k, v in request.query_params.multi_items()), *pairs]:
         form.setdefault(name, []).append(value)
-    _check_jurisdiction(rt, _one(form, "jurisdiction_id"))
+    _check_jurisdiction(rt, forms.one(form, "jurisdiction_id"))
     if api_key is None:
         raise Open311Error(403, "api_key: required")
     if principal is None or principal.case_id is not None:
         raise Open311Error(403, "api_key: not a valid lastmeter API key")
-    need = need_from_form(form, pairs, rt)
-    async with rt.pool.acquire() as conn, conn.transaction():
-        outcome = await accept_one(conn, deps=deps_of(rt), need=need)
+    need = forms.need_from_form(form, pairs, rt.catalogue, max_distance_m=rt.settings.max_community_distance_m)
+    outcome = await create_request(uow_of(rt), deps=deps_of(rt), need=need)
     notice = (
         f"已并入已有工单 / linked to open request {outcome.case_id} ({outcome.reporter_count} reports)"
         if outcome.linked
@@ -269,27 +159,6 @@ def _in_scope(principal: Principal | None, row: Mapping[str, Any]) -> bool:
     )
 
 
-def _codes(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    codes = [c.strip() for c in value.split(",") if c.strip()]
-    return codes or None
-
-
-def _int(value: str | None, name: str, default: int, maximum: int | None = None) -> int:
-    if value is None or not value.strip():
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise Open311Error(400, f"{name}: must be a whole number, got {value!r}") from None
-    if number < 1:
-        raise Open311Error(400, f"{name}: must be at least 1")
-    if maximum is not None and number > maximum:
-        raise Open311Error(400, f"{name}: must be at most {maximum}")
-    return number
-
-
 @router.get("/requests.{format_}", summary=_READ_SUMMARY.format(what="service requests"))
 async def get_requests(format_: str, request: Request, rt: Rt) -> Response:
     f = _format(format_)
@@ -297,19 +166,21 @@ async def get_requests(format_: str, request: Request, rt: Rt) -> Response:
     _check_jurisdiction(rt, q.get("jurisdiction_id"))
     principal = await _reader(rt, request)
     settings = rt.settings
-    page = _int(q.get("page"), "page", 1)
-    size = _int(q.get("page_size"), "page_size", settings.open311_page_size, settings.open311_max_page_size)
+    page = forms.whole_number(q.get("page"), "page", 1)
+    size = forms.whole_number(
+        q.get("page_size"), "page_size", settings.open311_page_size, settings.open311_max_page_size
+    )
     limit, offset = size, (page - 1) * size
     catalogue = rt.catalogue
-    ids = _codes(q.get("service_request_id"))
+    ids = forms.codes(q.get("service_request_id"))
     if ids is not None:
-        rows = await store.list_cases(rt.pool, case_ids=ids, limit=limit, offset=offset)
+        rows = await list_requests(uow_of(rt), case_ids=ids, limit=limit, offset=offset)
     else:
-        codes = _codes(q.get("service_code"))
+        codes = forms.codes(q.get("service_code"))
         for code in codes or []:
             if catalogue.category(code) is None:
                 raise Open311Error(400, f"service_code: unknown service {code!r}")
-        wanted = _codes(q.get("status"))
+        wanted = forms.codes(q.get("status"))
         statuses: set[str] | None = None
         for value in wanted or []:
             if value not in {"open", "closed"}:
@@ -320,9 +191,9 @@ async def get_requests(format_: str, request: Request, rt: Rt) -> Response:
                 q.get("start_date"), q.get("end_date"), now=rt.clock.now(), zone=_zone(catalogue)
             )
         except FieldError as exc:
-            raise _bad(exc) from None
-        rows = await store.list_cases(
-            rt.pool,
+            raise forms.bad(exc) from None
+        rows = await list_requests(
+            uow_of(rt),
             categories=codes,
             start=start,
             end=end,
@@ -342,7 +213,7 @@ async def get_request(
     f = _format(format_)
     _check_jurisdiction(rt, jurisdiction_id)
     principal = await _reader(rt, request)
-    row = await store.get_case(rt.pool, case_id=service_request_id)
+    row = await read_request(uow_of(rt), case_id=service_request_id)
     if row is None:
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
     zone = _zone(rt.catalogue)
@@ -354,7 +225,50 @@ async def get_request(
 async def get_token(token: str, format_: str, rt: Rt, jurisdiction_id: str | None = None) -> Response:
     f = _format(format_)
     _check_jurisdiction(rt, jurisdiction_id)
-    found = await store.get_submission(rt.pool, submission_id=token)
-    if found is None:
+    case_id = await request_of_token(uow_of(rt), token=token)
+    if case_id is None:
         raise Open311Error(404, f"token {token!r} not found")
-    return _respond(f, "service_requests", "request", [{"service_request_id": found["case_id"], "token": token}])
+    return _respond(f, "service_requests", "request", [{"service_request_id": case_id, "token": token}])
+
+
+def _error_response(request: Request, status: int, description: str, headers: dict[str, str] | None = None) -> Response:
+    """The spec's error list, in the format the path asks for; 400, 403, 404 (413 and 429 stay)."""
+    code = status if status in {400, 403, 404, 413, 429} else (403 if status == 401 else 400)
+    if request.url.path.endswith(".xml"):
+        body = errors_xml([(code, description)])
+        return Response(body, status_code=code, media_type="text/xml; charset=utf-8", headers=headers)
+    return JSONResponse([{"code": code, "description": description}], status_code=code, headers=headers)
+
+
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Under /open311 errors take the spec's shape; elsewhere the native handlers keep theirs."""
+
+    async def open311(request: Request, exc: Open311Error) -> Response:
+        return _error_response(request, exc.status, exc.description, exc.headers)
+
+    app.add_exception_handler(Open311Error, open311)  # type: ignore[arg-type]
+
+    def scoped(native: Handler, describe: Callable[[Any], tuple[int, str]]) -> Handler:
+        async def handler(request: Request, exc: Any) -> Response:
+            if request.url.path.startswith("/open311"):
+                status, description = describe(exc)
+                return _error_response(request, status, description)
+            return await native(request, exc)
+
+        return handler
+
+    def _validation(exc: RequestValidationError) -> tuple[int, str]:
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
+        return 400, "; ".join(parts)
+
+    describers: dict[type[Exception], Callable[[Any], tuple[int, str]]] = {
+        RequestValidationError: _validation,
+        StarletteHTTPException: lambda exc: (exc.status_code, str(exc.detail)),
+        ApiError: lambda exc: (exc.status, exc.message),
+    }
+    for exc_type, describe in describers.items():
+        native = app.exception_handlers[exc_type]
+        app.add_exception_handler(exc_type, scoped(native, describe))  # type: ignore[arg-type]

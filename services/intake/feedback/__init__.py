@@ -1,0 +1,1 @@
+"""The callback (回访): each reporter answers each resolution round once."""

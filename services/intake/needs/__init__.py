@@ -1,0 +1,1 @@
+"""Needs in through the native API: submitting one, reading a case back."""

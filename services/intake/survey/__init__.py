@@ -1,0 +1,1 @@
+"""Survey sheets (CSV, xlsx) imported as needs, row by row."""

@@ -1,0 +1,1 @@
+"""Subscriptions: who hears about what, by which channel; routes, use cases and pure rules."""
