@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.routing.cases import service_layer
+from services.routing.cases import store as cases_store
 from services.routing.cases.service_layer import RoutingBatch
 from services.routing.cases.service_layer.dispatch import Tx
+from services.routing.cases.store import CaseStore
 from services.routing.runtime import RoutingRuntime
 from shared.catalogue import Catalogue
 from shared.consumer import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
@@ -25,6 +27,8 @@ class RoutingDeps:
     """What routing's handlers need: the catalogue in force, read on every event."""
 
     catalogue: Callable[[], Catalogue]
+    # The case SQL the handlers run in the batch transaction (an in-memory twin in unit tests).
+    store: CaseStore = field(default=cases_store)
 
     @classmethod
     def of(cls, rt: RoutingRuntime) -> RoutingDeps:
@@ -38,7 +42,14 @@ Ctx = HandlerContext[RoutingDeps]
 def tx_of(ctx: Ctx, envelope: CloudEvent | None = None) -> Tx:
     """The batch transaction as the service layer's Tx (events carry the trace of `envelope`)."""
     trace_id = (envelope.traceid or envelope.id) if envelope is not None else None
-    return Tx(conn=ctx.conn, outbox=ctx.outbox, catalogue=ctx.deps.catalogue(), now=ctx.clock.now(), trace_id=trace_id)
+    return Tx(
+        conn=ctx.conn,
+        outbox=ctx.outbox,
+        catalogue=ctx.deps.catalogue(),
+        now=ctx.clock.now(),
+        trace_id=trace_id,
+        store=ctx.deps.store,
+    )
 
 
 def batch_of(ctx: Ctx) -> RoutingBatch:

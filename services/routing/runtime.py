@@ -5,7 +5,8 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from services.routing.cases.store import Connection
+from services.routing.cases import store as cases_store
+from services.routing.cases.store import CaseStore, Connection
 from services.routing.settings import RoutingSettings
 from shared.events import CloudEvent
 from shared.outbox import Outbox
@@ -20,9 +21,12 @@ RoutingRuntime = ServiceRuntime[RoutingSettings, NoExtras]
 class RoutingTx(Protocol):
     """One transaction as routing's use cases use it (shared.uow's PgTransaction, or the in-memory one)."""
 
-    # While routing's stores are module functions taking a connection, they get this one.
+    # Routing's stores are module functions taking the connection: `store` runs them on `conn`.
     @property
     def conn(self) -> Connection: ...
+
+    @property
+    def store(self) -> CaseStore: ...
 
     @property
     def outbox(self) -> Outbox: ...
@@ -36,9 +40,9 @@ class RoutingUoW(Protocol):
     def begin(self) -> AbstractAsyncContextManager[RoutingTx]: ...
 
 
-def connection_store(conn: Connection) -> Connection:
-    """The store of one transaction: its connection (the store modules are functions taking it)."""
-    return conn
+def case_store(conn: Connection) -> CaseStore:
+    """The case store of one transaction: the store package's functions (they take the connection)."""
+    return cases_store
 
 
 def unit_of_work(rt: RoutingRuntime) -> RoutingUoW:
@@ -47,4 +51,4 @@ def unit_of_work(rt: RoutingRuntime) -> RoutingUoW:
     Made per use (it holds three references) rather than in a Late slot filled by a background
     task: such a task first runs when the starting task yields, which an in-process request need not do.
     """
-    return PgUnitOfWork(rt.pool, rt.outbox, connection_store)
+    return PgUnitOfWork(rt.pool, rt.outbox, case_store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from services.routing.settings import RoutingSettings
 from shared.auth import Principal
 from shared.catalogue import Catalogue
 from shared.clock import ManualClock
-from shared.errors import Conflict, Forbidden, InvalidInput
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.events import Assignee, PoisonMessage, make_event
 from shared.events.intake import FeedbackReceived, NeedSubmitted
 from shared.events.routing import CaseRouted
@@ -26,6 +27,7 @@ from shared.runtime import NoExtras
 from shared.service import ServiceRuntime
 from shared.testing import FakeOutbox, InMemoryUnitOfWork, handler_context, mismatched_handlers
 from shared.topics import INTAKE_EVENTS, ROUTING_EVENTS
+from tests.unit.fakes.routing_store import MemoryCaseStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WATER = Assignee(kind="department", code="water")
@@ -75,9 +77,26 @@ def envelope(data: NeedSubmitted) -> Any:
     return make_event(data, source="/test", subject=data.case_id, time=T0)
 
 
-def context(catalogue: Catalogue) -> tuple[Any, FakeOutbox]:
+def context(catalogue: Catalogue, store: MemoryCaseStore | None = None) -> tuple[Any, FakeOutbox]:
     outbox = FakeOutbox()
-    return handler_context(RoutingDeps(catalogue=lambda: catalogue), clock=ManualClock(T0), outbox=outbox), outbox
+    deps = RoutingDeps(catalogue=lambda: catalogue, store=store or MemoryCaseStore())
+    return handler_context(deps, clock=ManualClock(T0), outbox=outbox), outbox
+
+
+def feedback(*, reopen: bool, round_: int = 1, solved: bool | None = None) -> FeedbackReceived:
+    return FeedbackReceived(
+        case_id="c-1",
+        round=round_,
+        solved=not reopen if solved is None else solved,
+        satisfaction="dissatisfied" if reopen else "satisfied",
+        comment="还是不亮" if reopen else None,
+        reopen=reopen,
+        received_at=T0,
+    )
+
+
+def resolved_case(assignee: Assignee, *, team_slot: str | None = None) -> Case:
+    return replace(new_case(need()), status="resolved", assignee=assignee, attempt=1, team_slot=team_slot)
 
 
 def test_each_handler_takes_the_event_it_is_listed_for() -> None:
@@ -188,8 +207,7 @@ def test_refused_steps_are_domain_errors_with_their_state() -> None:
 
 
 async def test_decline_for_other_without_a_text_is_refused_before_any_transaction(catalogue: Catalogue) -> None:
-    uow: InMemoryUnitOfWork[None] = InMemoryUnitOfWork(None)
-    work = service_layer.Work(uow=uow, clock=ManualClock(T0), catalogue=catalogue)
+    work, uow = work_on(catalogue, MemoryCaseStore())
     with pytest.raises(InvalidInput) as err:
         await service_layer.decline(
             work,
@@ -212,3 +230,128 @@ def test_an_invalid_catalogue_lists_every_problem_as_one_422() -> None:
     with pytest.raises(InvalidCatalogue) as bad:
         base_version(True)
     assert bad.value.fields[0]["field"] == "version"
+
+
+async def test_a_batch_records_routes_and_writes_each_need_once(catalogue: Catalogue) -> None:
+    store = MemoryCaseStore()
+    ctx, outbox = context(catalogue, store)
+    submitted = need()
+    incoming = envelope(submitted)
+    spec = consumers_of(catalogue, store)
+    # The same need twice (a redelivery under another event id): recorded and routed once.
+    await spec.run_unit(ctx, [(HANDLERS[NeedSubmitted], incoming, submitted)] * 2)
+    case = store.cases["c-1"]
+    assert (case.status, case.assignee, case.attempt) == ("routed", Assignee(kind="department", code="urban_mgmt"), 1)
+    assert [a.assignee for _, _, a in store.decisions] == [case.assignee]
+    assert outbox.types() == [CaseRouted.TYPE]
+
+
+def consumers_of(catalogue: Catalogue, store: MemoryCaseStore) -> Any:
+    settings = RoutingSettings(database_url="postgresql://u@127.0.0.1:1/x", kafka_bootstrap_servers="127.0.0.1:1")
+    [spec] = consumers(ServiceRuntime(settings, extras=NoExtras(), migrations=None, catalogue=catalogue))
+    return spec
+
+
+async def test_a_satisfied_callback_closes_the_case(catalogue: Catalogue) -> None:
+    store = MemoryCaseStore(cases={"c-1": resolved_case(WATER)})
+    ctx, outbox = context(catalogue, store)
+    await HANDLERS[FeedbackReceived](ctx, envelope(need()), feedback(reopen=False))
+    case = store.cases["c-1"]
+    assert (case.status, case.closed_at, case.round) == ("closed", T0, 1)
+    assert [(s.action, s.actor, s.note) for s in store.steps] == [("feedback", "resident", "solved=yes, satisfied")]
+    [(_, closed)] = outbox.events
+    assert (closed.type, closed.data["solved"], closed.data["assignee"]) == (
+        "lastmeter.case.closed",
+        True,
+        WATER.model_dump(),
+    )
+
+
+async def test_a_dissatisfied_callback_reopens_to_the_team_even_at_capacity(catalogue: Catalogue) -> None:
+    team = catalogue.teams[0]
+    store = MemoryCaseStore(
+        cases={"c-1": resolved_case(Assignee(kind="team", code=team.code))}, loads={team.code: team.capacity}
+    )
+    ctx, outbox = context(catalogue, store)
+    await HANDLERS[FeedbackReceived](ctx, envelope(need()), feedback(reopen=True))
+    case = store.cases["c-1"]
+    assert (case.status, case.round, case.team_slot) == ("reopened", 2, team.code)
+    assert store.loads[team.code] == team.capacity + 1  # the team already owned this work
+    [(_, reopened)] = outbox.events
+    assert reopened.type == "lastmeter.case.reopened"
+    assert (reopened.data["round"], reopened.data["escalated"]) == (2, True)
+    assert reopened.data["reason"] == "resident's callback (回访) round 1: solved=no, dissatisfied: 还是不亮"
+
+
+async def test_a_repeated_callback_changes_nothing(catalogue: Catalogue) -> None:
+    closed = replace(resolved_case(WATER), status="closed")
+    store = MemoryCaseStore(cases={"c-1": closed})
+    ctx, outbox = context(catalogue, store)
+    await HANDLERS[FeedbackReceived](ctx, envelope(need()), feedback(reopen=True))
+    assert store.cases["c-1"] == closed
+    assert (store.steps, outbox.messages) == ([], [])
+
+
+async def test_a_callback_for_an_unknown_case_is_poison(catalogue: Catalogue) -> None:
+    ctx, _ = context(catalogue, MemoryCaseStore())
+    with pytest.raises(PoisonMessage) as err:
+        await HANDLERS[FeedbackReceived](ctx, envelope(need()), feedback(reopen=False))
+    assert err.value.reason == "unknown-case"
+
+
+def work_on(catalogue: Catalogue, store: MemoryCaseStore) -> tuple[service_layer.Work, InMemoryUnitOfWork[Any]]:
+    uow: InMemoryUnitOfWork[Any] = InMemoryUnitOfWork(store)
+    return service_layer.Work(uow=uow, clock=ManualClock(T0), catalogue=catalogue), uow
+
+
+async def test_sign_commits_the_step_and_its_event(catalogue: Catalogue) -> None:
+    routed = replace(new_case(need()), status="routed", assignee=WATER, attempt=1)
+    work, uow = work_on(catalogue, MemoryCaseStore(cases={"c-1": routed}))
+    await service_layer.sign(work, principal=Principal(role="department", scope="water", name="水务"), case_id="c-1")
+    assert (uow.commits, uow.rollbacks) == (1, 0)
+    assert (uow.store.cases["c-1"].status, uow.store.cases["c-1"].signed_at) == ("signed", T0)
+    assert [(s.action, s.actor) for s in uow.store.steps] == [("sign", "水务")]
+    assert [event.type for _, event in uow.published] == ["lastmeter.case.signed"]
+
+
+async def test_a_refused_step_rolls_back_and_publishes_nothing(catalogue: Catalogue) -> None:
+    routed = replace(new_case(need()), status="routed", assignee=WATER, attempt=1)
+    store = MemoryCaseStore(cases={"c-1": routed})
+    work, uow = work_on(catalogue, store)
+    with pytest.raises(Conflict) as err:
+        await service_layer.resolve(
+            work, principal=Principal(role="department", scope="water"), case_id="c-1", note="done", public_note=None
+        )
+    assert (err.value.code, err.value.extra) == ("wrong_state", {"state": "routed"})
+    assert (uow.commits, uow.rollbacks, uow.published) == (0, 1, [])
+    assert uow.store.cases["c-1"] == routed
+
+
+async def test_an_unknown_or_unrouted_case_is_not_found(catalogue: Catalogue) -> None:
+    work, _ = work_on(catalogue, MemoryCaseStore(cases={"c-1": new_case(need())}))
+    for case_id in ("c-1", "c-404"):
+        with pytest.raises(NotFound):
+            await service_layer.sign(work, principal=Principal(role="department", scope="water"), case_id=case_id)
+
+
+async def test_the_last_allowed_decline_sends_the_case_to_arbitration(catalogue: Catalogue) -> None:
+    routed = replace(new_case(need()), status="routed", assignee=WATER, attempt=2, decline_count=1)
+    work, uow = work_on(catalogue, MemoryCaseStore(cases={"c-1": routed}))
+    await service_layer.decline(
+        work,
+        principal=Principal(role="department", scope="water"),
+        case_id="c-1",
+        reason_code="other",
+        reason_text="不归我们管",
+        max_declines=2,
+    )
+    case = uow.store.cases["c-1"]
+    assert (case.status, case.assignee, case.decline_count) == (
+        "arbitration",
+        Assignee(kind="street_office", code="wanxing"),
+        2,
+    )
+    assert [event.type for _, event in uow.published] == [
+        "lastmeter.case.declined",
+        "lastmeter.case.arbitration_requested",
+    ]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from services.routing.cases import rules, store
-from services.routing.cases.store import Case, Connection
+from services.routing.cases.store import Case, CaseStore, Connection
 from shared.catalogue import Catalogue
 from shared.events import Assignee, Location, make_event
 from shared.events.envelope import EventData
@@ -30,6 +30,8 @@ class Tx:
     catalogue: Catalogue
     now: datetime
     trace_id: str | None = None
+    # The case SQL this transaction runs (an in-memory twin in unit tests).
+    store: CaseStore = field(default=store)
 
     async def publish(self, case_id: str, event: EventData) -> None:
         """Queue a routing event for the case (published after commit)."""
@@ -51,13 +53,13 @@ def facts_of(case: Case) -> rules.NeedFacts:
 
 async def choose(tx: Tx, *, case_id: str, facts: rules.NeedFacts, exclude: Collection[Assignee]) -> rules.Decision:
     """The first candidate in rule order that can take the case; a chosen team's slot is taken here."""
-    loads = await store.team_loads(tx.conn) if rules.may_use_teams(facts, tx.catalogue) else {}
+    loads = await tx.store.team_loads(tx.conn) if rules.may_use_teams(facts, tx.catalogue) else {}
     lost: list[str] = []
     for candidate in rules.rank(facts, tx.catalogue, loads=loads, exclude=exclude):
         if candidate.needs_capacity:
             team = tx.catalogue.team(candidate.assignee.code)
             capacity = team.capacity if team else 0
-            if not await store.take_team_slot(
+            if not await tx.store.take_team_slot(
                 tx.conn, case_id=case_id, team=candidate.assignee.code, capacity=capacity
             ):
                 # Another routing process filled the team between reading loads and taking the slot.
@@ -82,7 +84,7 @@ async def assign(
 
     With `deferred` (a consumer batch), the decision is left there to be written with the batch's others.
     """
-    previous = await store.previous_assignees(tx.conn, case_id=case.case_id) if case.attempt else []
+    previous = await tx.store.previous_assignees(tx.conn, case_id=case.case_id) if case.attempt else []
     assignment = store.Assignment(
         case_id=case.case_id,
         assignee=decision.assignee,
@@ -96,7 +98,7 @@ async def assign(
         deferred.append(assignment)
         attempt = case.attempt + 1  # what the batch's write will make it: nothing else moves the case meanwhile
     else:
-        attempt = (await store.record_assignments(tx.conn, [assignment], now=tx.now))[case.case_id]
+        attempt = (await tx.store.record_assignments(tx.conn, [assignment], now=tx.now))[case.case_id]
     await tx.publish(case.case_id, routed_event(case, decision, tx, attempt, previous, decided_by, final))
     return attempt
 
@@ -141,9 +143,9 @@ def routed_event(
 
 async def request_arbitration(tx: Tx, case: Case, *, reason: str, decline_count: int) -> None:
     """Hand the case to its street office's arbitration queue and queue `arbitration requested`."""
-    previous = await store.previous_assignees(tx.conn, case_id=case.case_id)
-    await store.release_team_slot(tx.conn, case_id=case.case_id)
-    await store.set_arbitration(tx.conn, case_id=case.case_id, street=case.street, now=tx.now)
+    previous = await tx.store.previous_assignees(tx.conn, case_id=case.case_id)
+    await tx.store.release_team_slot(tx.conn, case_id=case.case_id)
+    await tx.store.set_arbitration(tx.conn, case_id=case.case_id, street=case.street, now=tx.now)
     event = ArbitrationRequested(
         case_id=case.case_id,
         street=case.street,

@@ -25,12 +25,12 @@ class RoutingBatch:
 async def record_new_cases(tx: Tx, batch: RoutingBatch, needs: Sequence[NeedSubmitted]) -> None:
     """Record every new case of the batch in one statement."""
     rows = [NewCase(need.case_id, need.model_dump(mode="json"), need.submitted_at) for need in needs]
-    batch.new_cases.update(await store.insert_cases(tx.conn, rows, now=tx.now))
+    batch.new_cases.update(await tx.store.insert_cases(tx.conn, rows, now=tx.now))
 
 
 async def write_decisions(tx: Tx, batch: RoutingBatch) -> None:
     """Write the batch's routing decisions in one statement."""
-    await store.record_assignments(tx.conn, batch.assignments, now=tx.now)
+    await tx.store.record_assignments(tx.conn, batch.assignments, now=tx.now)
     batch.assignments.clear()
 
 
@@ -59,7 +59,7 @@ class FeedbackApplied:
 async def apply_feedback(tx: Tx, batch: RoutingBatch, feedback: FeedbackReceived) -> FeedbackApplied:
     """Dissatisfied or unsolved: back to the last assignee, escalated; otherwise the case is closed."""
     await write_decisions(tx, batch)  # a decision this batch made about the case must be in the row read next
-    case = await store.get_case(tx.conn, case_id=feedback.case_id, for_update=True)
+    case = await tx.store.get_case(tx.conn, case_id=feedback.case_id, for_update=True)
     if case is None:
         raise PoisonMessage("unknown-case", f"routing has no case {feedback.case_id}")
     outcome = workflow.feedback_outcome(
@@ -74,7 +74,7 @@ async def apply_feedback(tx: Tx, batch: RoutingBatch, feedback: FeedbackReceived
         return FeedbackApplied(outcome, case.status, case.round)
     verdict = f"solved={'yes' if feedback.solved else 'no'}, {feedback.satisfaction}"
     note = f"{verdict}: {feedback.comment}" if feedback.comment else verdict
-    await store.add_step(
+    await tx.store.add_step(
         tx.conn, case_id=case.case_id, round_=case.round, action="feedback", actor="resident", note=note, at=tx.now
     )
     if outcome == "close":
@@ -85,7 +85,7 @@ async def apply_feedback(tx: Tx, batch: RoutingBatch, feedback: FeedbackReceived
 
 
 async def _close(tx: Tx, case: Case, *, solved: bool) -> None:
-    await store.set_status(tx.conn, case_id=case.case_id, status="closed", now=tx.now, closed_at=tx.now)
+    await tx.store.set_status(tx.conn, case_id=case.case_id, status="closed", now=tx.now, closed_at=tx.now)
     await tx.publish(
         case.case_id, CaseClosed(case_id=case.case_id, assignee=case.assignee, solved=solved, closed_at=tx.now)
     )
@@ -97,9 +97,9 @@ async def _reopen(tx: Tx, case: Case, *, reason: str) -> int:
     assert assignee is not None  # feedback_outcome says "reopen" only for a case with an assignee
     if assignee.kind == "team":
         # The team already owned this work: the reopened case returns to it even at capacity.
-        await store.take_team_slot(tx.conn, case_id=case.case_id, team=assignee.code, capacity=0, force=True)
+        await tx.store.take_team_slot(tx.conn, case_id=case.case_id, team=assignee.code, capacity=0, force=True)
     new_round = case.round + 1
-    await store.set_status(tx.conn, case_id=case.case_id, status="reopened", now=tx.now, round=new_round)
+    await tx.store.set_status(tx.conn, case_id=case.case_id, status="reopened", now=tx.now, round=new_round)
     reopened = CaseReopened(
         case_id=case.case_id,
         assignee=assignee,

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.routing.cases import rules, store, workflow
+from services.routing.cases import rules, workflow
 from services.routing.cases.service_layer import dispatch
 from services.routing.cases.service_layer.dispatch import Tx
 from services.routing.cases.store import Case
@@ -49,10 +49,10 @@ def actor_of(principal: Principal) -> str:
 async def _locked(work: Work, case_id: str) -> AsyncIterator[tuple[Tx, Case]]:
     """A transaction holding the case's row lock, so concurrent steps on one case queue up."""
     async with work.uow.begin() as t:
-        case = await store.get_case(t.conn, case_id=case_id, for_update=True)
+        case = await t.store.get_case(t.conn, case_id=case_id, for_update=True)
         if case is None or case.status == "new":
             raise NotFound(f"no case {case_id}")
-        yield Tx(conn=t.conn, outbox=t.outbox, catalogue=work.catalogue, now=work.clock.now()), case
+        yield Tx(conn=t.conn, outbox=t.outbox, catalogue=work.catalogue, now=work.clock.now(), store=t.store), case
 
 
 def _check(action: workflow.Action, principal: Principal, case: Case) -> tuple[str, Assignee]:
@@ -69,7 +69,7 @@ async def sign(work: Work, *, principal: Principal, case_id: str) -> None:
     """The assignee signs for the case (签收)."""
     async with _locked(work, case_id) as (tx, case):
         status, assignee = _check("sign", principal, case)
-        await store.set_status(tx.conn, case_id=case_id, status=status, now=tx.now, signed_at=tx.now)
+        await tx.store.set_status(tx.conn, case_id=case_id, status=status, now=tx.now, signed_at=tx.now)
         await _step(tx, case, "sign", principal, None)
         await tx.publish(
             case_id, CaseSigned(case_id=case_id, assignee=assignee, attempt=case.attempt, signed_at=tx.now)
@@ -90,7 +90,7 @@ async def decline(
         raise InvalidInput("reason_text", "required when reason_code is 'other'")
     async with _locked(work, case_id) as (tx, case):
         _status, assignee = _check("decline", principal, case)
-        count = await store.add_decline(
+        count = await tx.store.add_decline(
             tx.conn,
             case_id=case_id,
             attempt=case.attempt,
@@ -99,7 +99,7 @@ async def decline(
             reason_text=reason_text,
             now=tx.now,
         )
-        await store.release_team_slot(tx.conn, case_id=case_id)
+        await tx.store.release_team_slot(tx.conn, case_id=case_id)
         await _step(tx, case, "decline", principal, f"{reason_code}: {reason_text or ''}".rstrip(": "))
         declined = CaseDeclined(
             case_id=case_id,
@@ -113,7 +113,7 @@ async def decline(
         await tx.publish(case_id, declined)
         why = workflow.needs_arbitration(count, max_declines=max_declines, next_candidate=assignee)
         if why is None:
-            exclude = await store.decliners(tx.conn, case_id=case_id)
+            exclude = await tx.store.decliners(tx.conn, case_id=case_id)
             decision = await dispatch.choose(tx, case_id=case_id, facts=dispatch.facts_of(case), exclude=exclude)
             why = workflow.needs_arbitration(count, max_declines=max_declines, next_candidate=decision.assignee)
             if why is None:
@@ -128,7 +128,7 @@ async def progress(work: Work, *, principal: Principal, case_id: str, note: str,
         _status, assignee = _check("progress", principal, case)
         first = case.first_feedback_at is None
         stamps: dict[str, datetime] = {"first_feedback_at": tx.now} if first else {}
-        await store.set_status(tx.conn, case_id=case_id, status=case.status, now=tx.now, **stamps)
+        await tx.store.set_status(tx.conn, case_id=case_id, status=case.status, now=tx.now, **stamps)
         await _step(tx, case, "progress", principal, note)
         await tx.publish(
             case_id,
@@ -147,7 +147,7 @@ async def await_resident(work: Work, *, principal: Principal, case_id: str, note
     """The assignee waits on the resident: SLA clocks pause."""
     async with _locked(work, case_id) as (tx, case):
         status, assignee = _check("await_resident", principal, case)
-        await store.set_status(tx.conn, case_id=case_id, status=status, now=tx.now)
+        await tx.store.set_status(tx.conn, case_id=case_id, status=status, now=tx.now)
         await _step(tx, case, "await_resident", principal, note)
         await tx.publish(case_id, CaseAwaitingResident(case_id=case_id, assignee=assignee, note=note, at=tx.now))
 
@@ -156,7 +156,7 @@ async def resume(work: Work, *, principal: Principal, case_id: str) -> None:
     """The wait on the resident is over."""
     async with _locked(work, case_id) as (tx, case):
         status, assignee = _check("resume", principal, case)
-        await store.set_status(tx.conn, case_id=case_id, status=status, now=tx.now)
+        await tx.store.set_status(tx.conn, case_id=case_id, status=status, now=tx.now)
         await _step(tx, case, "resume", principal, None)
         await tx.publish(case_id, CaseResumed(case_id=case_id, assignee=assignee, at=tx.now))
 
@@ -165,8 +165,8 @@ async def resolve(work: Work, *, principal: Principal, case_id: str, note: str, 
     """The assignee resolved the case; the team's capacity slot is freed."""
     async with _locked(work, case_id) as (tx, case):
         status, assignee = _check("resolve", principal, case)
-        await store.set_status(tx.conn, case_id=case_id, status=status, now=tx.now, resolved_at=tx.now)
-        await store.release_team_slot(tx.conn, case_id=case_id)
+        await tx.store.set_status(tx.conn, case_id=case_id, status=status, now=tx.now, resolved_at=tx.now)
+        await tx.store.release_team_slot(tx.conn, case_id=case_id)
         await _step(tx, case, "resolve", principal, note)
         await tx.publish(
             case_id,
@@ -191,7 +191,7 @@ async def assign_member(work: Work, *, principal: Principal, case_id: str, membe
             raise InvalidInput(
                 "member", f"unknown member {member!r} of team {assignee.code}; valid: {', '.join(members)}"
             )
-        await store.set_status(tx.conn, case_id=case_id, status=case.status, now=tx.now, member=member)
+        await tx.store.set_status(tx.conn, case_id=case_id, status=case.status, now=tx.now, member=member)
         await _step(tx, case, "assign_member", principal, member)
         await tx.publish(case_id, MemberAssigned(case_id=case_id, team=assignee.code, member=member, at=tx.now))
 
@@ -207,7 +207,7 @@ async def change_priority(
             raise Conflict("the case is closed", code="wrong_state", state=case.status)
         if priority == case.priority:
             return False
-        await store.set_status(tx.conn, case_id=case_id, status=case.status, now=tx.now, priority=priority)
+        await tx.store.set_status(tx.conn, case_id=case_id, status=case.status, now=tx.now, priority=priority)
         await _step(
             tx,
             case,
@@ -242,11 +242,11 @@ async def arbitrate(work: Work, *, principal: Principal, case_id: str, assignee:
     async with _locked(work, case_id) as (tx, case):
         workflow.check_dispatch(principal=principal, street=case.street, status=case.status, assignee=case.assignee)
         _check_assignee_in_street(tx.catalogue, case.street, assignee)
-        await store.release_team_slot(tx.conn, case_id=case_id)
+        await tx.store.release_team_slot(tx.conn, case_id=case_id)
         if assignee.kind == "team":
             team = tx.catalogue.team(assignee.code)
             assert team is not None
-            if not await store.take_team_slot(tx.conn, case_id=case_id, team=team.code, capacity=team.capacity):
+            if not await tx.store.take_team_slot(tx.conn, case_id=case_id, team=team.code, capacity=team.capacity):
                 raise Conflict(
                     f"team {team.code} is at its capacity of {team.capacity}", code="team_full", state=case.status
                 )
@@ -267,18 +267,18 @@ async def triage(work: Work, *, principal: Principal, case_id: str, category: st
         if tx.catalogue.category(category) is None:
             valid = ", ".join(c.code for c in tx.catalogue.categories)
             raise InvalidInput("category", f"unknown category {category!r}; valid: {valid}")
-        await store.set_need_category(tx.conn, case_id=case_id, category=category)
-        triaged = await store.get_case(tx.conn, case_id=case_id)
+        await tx.store.set_need_category(tx.conn, case_id=case_id, category=category)
+        triaged = await tx.store.get_case(tx.conn, case_id=case_id)
         assert triaged is not None  # the row is locked by this transaction
         case = triaged
         await _step(tx, case, "triage", principal, category + (f": {note}" if note else ""))
-        exclude = await store.decliners(tx.conn, case_id=case_id)
+        exclude = await tx.store.decliners(tx.conn, case_id=case_id)
         decision = await dispatch.choose(tx, case_id=case_id, facts=dispatch.facts_of(case), exclude=exclude)
         decision = decision.with_note(f"street office {case.street} triaged it as {category}")
         await dispatch.assign(tx, case, decision, decided_by="triage")
 
 
 async def _step(tx: Tx, case: Case, action: str, principal: Principal, note: str | None) -> None:
-    await store.add_step(
+    await tx.store.add_step(
         tx.conn, case_id=case.case_id, round_=case.round, action=action, actor=actor_of(principal), note=note, at=tx.now
     )

@@ -1,0 +1,1 @@
+"""In-memory twins of the services' stores, for unit tests of their use cases."""
