@@ -95,4 +95,10 @@ async def desk_config(rt: Runtime, principal: CurrentPrincipal) -> dict[str, Any
             "members": [{"code": m.code, "name": m.name} for m in team.members],
         },
         "decline_reasons": list(get_args(DeclineReason)),
+        # Where the communities the caller sees lie, for the dashboard's plan (no map tiles needed).
+        "community_centres": [
+            {"code": c.code, "lat": c.center.lat, "lon": c.center.lon}
+            for c in rt.catalogue.communities
+            if c.code in {x["code"] for x in config["communities"]}
+        ],
     }

@@ -3,6 +3,8 @@ work against the four services as processes, with the resident following along o
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -82,8 +84,7 @@ async def test_department_signs_progresses_resolves_and_the_resident_reopens(
         )
         assert resp.status_code == 200, resp.text
     await desk.click("#act-sign")
-    await desk.wait_for_selector("#notice:not([hidden])")
-    assert "已签收" in await desk.inner_text("#notice")
+    await desk.wait_for_selector("#notice:has-text('现在是“已签收”')", timeout=20000)
     assert not [e for e in errors if "Failed to load resource" not in e], errors
 
 
@@ -141,8 +142,22 @@ async def test_street_office_triages_and_arbitrates(
     case = await routing_case(urls["routing"], keys["admin"], twice["case_id"], status="routed")
     assert case["assignee"] == {"kind": "department", "code": "power"}
     assert case["final"]
-    # The dashboard's rows lead into the case on the workbench.
-    await desk.goto(f"{urls['notify']}/desk#case={twice['case_id']}")
+    # The dashboard's rows lead into the case on the workbench, and its view exports as CSV and XLSX.
+    await desk.goto(f"{urls['notify']}/dashboard")
+    link = f"#cases-body tr[data-case='{twice['case_id']}'] a"
+    await desk.wait_for_selector(link, timeout=20000)
+    await desk.wait_for_selector("#plan-chart svg g[data-community='jinrongjie']")
+    async with desk.expect_download() as got:
+        await desk.click("#export-csv")
+    text = Path(await (await got.value).path()).read_text(encoding="utf-8-sig")  # noqa: ASYNC240 (a small file)
+    assert text.splitlines()[0].startswith("诉求,时限,类别")
+    assert twice["case_id"] in text
+    async with desk.expect_download() as got:
+        await desk.click("#export-xlsx")
+    with zipfile.ZipFile(await (await got.value).path()) as book:
+        assert twice["case_id"] in book.read("xl/worksheets/sheet1.xml").decode()
+    await desk.click(link)
+    await desk.wait_for_url(f"**/desk#case={twice['case_id']}")
     await desk.wait_for_selector("#detail:not([hidden])")
     assert not [e for e in errors if "Failed to load resource" not in e], errors
 

@@ -106,7 +106,7 @@
   }
   async function start() {
     try {
-      state.config = await api("/v1/dashboard/config");
+      state.config = await api("/v1/desk/config"); // the dashboard's config and the communities' centres
     } catch (err) {
       if (String(err.message) !== "unauthorized") showLogin(String(err.message));
       return;
@@ -117,7 +117,11 @@
     const st = state.config.street;
     $("street-name").textContent = st ? (state.lang === "en" ? st.name_en : st.name) : state.config.principal.name;
     fillFilters();
-    connect();
+    // The feed shows the latest events at once: replay from the start, or, when that is too far back
+    // (the server answers `resync` with its position), from 50 events before the position.
+    state.catchUp = true;
+    setTimeout(() => { state.catchUp = false; }, 5000);
+    connect(0);
     refreshCases();
     refreshOverview();
     refreshSlow();
@@ -179,7 +183,7 @@
       const fresh = state.seen.has(c.case_id) ? "" : "flash";
       return `<tr data-case="${esc(c.case_id)}" class="${state.firstRender ? "" : fresh}">
         <td><span class="badge ${esc(c.sla_state)}" data-sla="${esc(c.sla_state)}">${esc(t(c.sla_state))}</span>${escalation}</td>
-        <td class="desc">${esc((c.description || "").slice(0, 60))}<div class="id">${esc(c.case_id)}</div></td>
+        <td class="desc"><a href="/desk#case=${encodeURIComponent(c.case_id)}">${esc((c.description || "").slice(0, 60))}</a><div class="id">${esc(c.case_id)}</div></td>
         <td>${esc(categoryName(c.category))}</td><td>${esc(communityName(c.community))}</td>
         <td>${esc(assigneeName(c.assignee))}</td><td>${esc(t("status_" + c.status))}</td>
         <td class="due ${cls}">${esc(due)}</td></tr>`;
@@ -207,10 +211,10 @@
     $("live").className = `live ${mode === "live" ? "on" : "off"}`;
     $("live-text").textContent = t(mode);
   }
-  function connect() {
+  function connect(from) {
     if (state.source) state.source.close();
     // Same origin: the browser sends the session cookie with the stream; no key in the URL.
-    const source = new EventSource("/v1/stream");
+    const source = new EventSource(from == null ? "/v1/stream" : `/v1/stream?last_event_id=${Number(from)}`);
     state.source = source;
     source.onopen = () => setLive("live");
     source.onerror = () => {
@@ -225,7 +229,14 @@
     };
     for (const type of state.config.event_types) source.addEventListener(type, onEvent);
     // Too far behind to replay: reload the panels and carry on live from the position given.
-    source.addEventListener("resync", () => { refreshCases(); refreshOverview(); refreshSlow(); });
+    source.addEventListener("resync", (msg) => {
+      if (state.catchUp) {
+        state.catchUp = false;
+        connect(Math.max(0, (Number(JSON.parse(msg.data).position) || 0) - 50));
+        return;
+      }
+      refreshCases(); refreshOverview(); refreshSlow();
+    });
     // The server ended the stream: its key was revoked or the session expired.
     source.addEventListener("end", () => { source.close(); ended(t("sessionEnded")); });
   }
@@ -233,7 +244,8 @@
     const envelope = JSON.parse(msg.data);
     state.feed.unshift(envelope);
     state.feed.length = Math.min(state.feed.length, 80);
-    renderFeed(true);
+    // A replay brings many events at once: draw the feed once per frame.
+    if (!state.feedFrame) state.feedFrame = requestAnimationFrame(() => { state.feedFrame = null; renderFeed(true); });
     clearTimeout(state.refreshTimer);
     // Many events in a burst cost one refresh, so thousands of cases stay responsive.
     state.refreshTimer = setTimeout(() => { refreshCases(); refreshOverview(); }, 300);
@@ -303,9 +315,11 @@
   }
   async function refreshSlow() {
     refreshRates();
-    const [demand, supply] = await Promise.all([api("/v1/stats/demand", { days: 14 }), api("/v1/stats/supply")]);
-    state.demand = demand; state.supply = supply;
-    renderDemand(); renderSupply();
+    const [demand, supply, open] = await Promise.all([
+      api("/v1/stats/demand", { days: 14 }), api("/v1/stats/supply"), api("/v1/cases", { limit: 500 }),
+    ]);
+    state.demand = demand; state.supply = supply; state.planCases = open.items;
+    renderDemand(); renderSupply(); renderPlan();
   }
   function renderDemand() {
     const d = state.demand;
@@ -341,7 +355,7 @@
     const max = Math.max(1, ...s.skills.map((x) => Math.max(x.capacity, x.demand)));
     const head = `<div class="legend"><span><i class="cap"></i>${esc(t("capacity"))}</span><span><i class="dem"></i>${esc(t("demandOpen"))}</span><span>${esc(t("gap"))}</span></div>`;
     $("supply-chart").innerHTML = head + s.skills.map((x) => `<div class="supply-row" data-skill="${esc(x.skill)}">
-      <span>${esc(x.skill)}</span>
+      <span>${esc(t(`skill_${x.skill}`))}</span>
       <div class="bars"><div class="bar cap"><span data-w="${(100 * x.capacity) / max}"></span></div>
       <div class="bar dem"><span data-w="${(100 * x.demand) / max}"></span></div></div>
       <span class="gap ${x.gap > 0 ? "pos" : "neg"}">${x.gap > 0 ? "+" : ""}${x.gap}</span></div>`).join("");
@@ -352,11 +366,39 @@
     root.querySelectorAll("[data-w]").forEach((el) => { el.style.width = `${Number(el.dataset.w) || 0}%`; });
     root.querySelectorAll("[data-bg]").forEach((el) => { el.style.background = el.dataset.bg; });
   }
-  function renderAll() { renderCases(); renderFeed(false); renderRates(); renderDemand(); renderSupply(); }
+  function renderPlan() {
+    if (!state.planCases) return;
+    const words = Object.fromEntries(["on_track", "warning", "breached", "none"].map((s) => [s, t(s)]));
+    window.LM_PLAN.render($("plan-chart"), {
+      centres: state.config.community_centres, cases: state.planCases, name: communityName, label: t("planDesc"), words,
+    });
+    const legend = $("plan-legend");
+    legend.innerHTML = ["on_track", "warning", "breached", "none"].map((s) => `<span><i data-bg="${window.LM_PLAN.TONE[s]}"></i>${esc(t(s))}</span>`).join("");
+    applyStyles(legend);
+  }
+  // ---- export of the current view (the filters as set, every page) ---------------------------------
+  async function exportView(kind) {
+    const items = [];
+    for (let offset = 0; offset < 5000; offset += 500) {
+      const page = await api("/v1/cases", { ...filters(), sort: "sla", limit: 500, offset });
+      items.push(...page.items);
+      if (items.length >= page.total || !page.items.length) break;
+    }
+    const head = ["colCase", "colSla", "colCategory", "colCommunity", "colAssignee", "colStatus", "colDue", "colDescription"].map((k) => t(k));
+    const rows = [head, ...items.map((c) => [c.case_id, t(c.sla_state), categoryName(c.category), communityName(c.community),
+      assigneeName(c.assignee), t("status_" + c.status), c.due_at || "", c.description || ""])];
+    const stamp = new Date().toISOString().slice(0, 16).replace(/[-:T]/g, "");
+    const file = `lastmeter-${state.config.principal.scope || "cases"}-${stamp}`;
+    if (kind === "csv") window.LM_EXPORT.download(window.LM_EXPORT.csv(rows), `${file}.csv`);
+    else window.LM_EXPORT.download(window.LM_EXPORT.xlsx(rows, t("openCases")), `${file}.xlsx`);
+  }
+  function renderAll() { renderCases(); renderFeed(false); renderRates(); renderDemand(); renderSupply(); renderPlan(); }
 
   // ---- wiring ------------------------------------------------------------------------------------------
   document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", toggleLanguage));
   $("logout").addEventListener("click", () => logout());
+  $("export-csv").addEventListener("click", () => exportView("csv"));
+  $("export-xlsx").addEventListener("click", () => exportView("xlsx"));
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const input = $("login-key");

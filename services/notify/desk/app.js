@@ -67,6 +67,7 @@
     document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
     document.querySelectorAll(".lang-toggle").forEach((n) => n.setAttribute("lang", state.lang === "en" ? "zh-CN" : "en"));
     setTitle();
+    setLive(state.liveMode || "offline");
     if (state.config) { renderWho(); renderTabs(); renderList(); if (state.current) renderDetail(); }
   }
   function setTitle() { document.title = `${state.badge ? `(${state.badge}) ` : ""}${t("brandDesk")}`; }
@@ -153,9 +154,9 @@
       const [due, over] = countdown(c.due_at);
       const slaState = c.sla_state || "none";
       return el("li", { "data-case": c.case_id, "data-status": c.status, class: c.case_id === state.current ? "current" : null },
-        el("button", { type: "button", class: "case-link", onclick: () => openCase(c.case_id), "aria-current": c.case_id === state.current ? "true" : null },
+        el("button", { type: "button", class: "case-link", onclick: () => openCase(c.case_id, ""), "aria-current": c.case_id === state.current ? "true" : null },
           el("span", { class: "row1" },
-            unsigned(c) ? el("span", { class: "badge unsigned", text: t("unsigned") }) : null,
+            unsigned(c) && !isStreet() ? el("span", { class: "badge unsigned", text: t("unsigned") }) : null,
             el("span", { class: `badge sla-${slaState}`, "data-sla": slaState, text: t(`sla_${slaState}`) }),
             c.escalation ? el("span", { class: "badge esc", text: t(c.escalation) }) : null,
             el("span", { class: "cat", text: categoryName(c.category) }),
@@ -168,7 +169,7 @@
   // ---- one case ----------------------------------------------------------------------------------------
   function openFromHash() {
     const m = /^#case=([A-Za-z0-9_-]{1,80})$/.exec(location.hash);
-    if (m) openCase(m[1]);
+    if (m) openCase(m[1], "");
   }
   async function openCase(id, message) {
     state.current = id;
@@ -189,8 +190,8 @@
     $("detail").hidden = false;
     $("detail").dataset.status = c.status;
     $("detail-title").textContent = `${categoryName(c.category)} · ${t(`status_${c.status}`)}`;
-    const notice = $("notice");
-    notice.hidden = !message; notice.textContent = message || "";
+    // A live refresh (no message given) keeps what the last action said.
+    if (message !== undefined) { $("notice").hidden = !message; $("notice").textContent = message; }
     const place = [named(state.config.communities, c.community), c.address].filter(Boolean).join(" · ");
     $("facts").replaceChildren(
       ...fact("description", (i || r).description), ...fact("place", place), ...fact("reporters", i ? String(i.reporter_count) : "–"),
@@ -248,18 +249,18 @@
   }
   function textField(name, label, required) {
     const id = `f-${name}`;
-    return el("p", { class: "field" }, el("label", { for: id, text: t(label) }), el("textarea", { id, name, rows: "3", required, maxlength: "4000" }));
+    return el("p", { class: "field" }, el("label", { for: id, "data-i18n": label, text: t(label) }), el("textarea", { id, name, rows: "3", required, maxlength: "4000" }));
   }
   function selectField(name, label, options) {
     const id = `f-${name}`;
-    return el("p", { class: "field" }, el("label", { for: id, text: t(label) }),
+    return el("p", { class: "field" }, el("label", { for: id, "data-i18n": label, text: t(label) }),
       el("select", { id, name, required: true }, ...options.map(([v, text]) => el("option", { value: v, text }))));
   }
   function form(action, fields) {
     const f = el("form", { class: "action-form", id: `form-${action}`, "aria-label": $(`act-${labelOf(action)}`)?.textContent || action },
       ...fields,
-      el("p", { class: "buttons" }, el("button", { type: "submit", id: "form-submit", text: t("submit") }),
-        el("button", { type: "button", class: "ghost", text: t("cancel"), onclick: () => renderActions({ ...state.detail.intake, ...state.detail.routing }) })));
+      el("p", { class: "buttons" }, el("button", { type: "submit", id: "form-submit", "data-i18n": "submit", text: t("submit") }),
+        el("button", { type: "button", class: "ghost", "data-i18n": "cancel", text: t("cancel"), onclick: () => renderActions({ ...state.detail.intake, ...state.detail.routing }) })));
     f.dataset.status = state.detail.routing ? state.detail.routing.status : "";
     f.addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -286,12 +287,13 @@
       else if (err.status === 403) message = t("forbidden");
       else message = t("failed", { msg: b.message || err.status });
     }
+    $("actions").replaceChildren(); // the form is done with: show the steps the case allows now
     await Promise.all([openCase(id, message), refreshList()]);
     $("notice").focus?.();
   }
 
   // ---- live ---------------------------------------------------------------------------------------------
-  function setLive(mode) { $("live").className = `live ${mode === "live" ? "on" : "off"}`; $("live-text").textContent = t(mode); }
+  function setLive(mode) { state.liveMode = mode; $("live").className = `live ${mode === "live" ? "on" : "off"}`; $("live-text").textContent = t(mode); }
   function connect() {
     if (state.source) state.source.close();
     const source = new EventSource("/v1/stream");
@@ -311,7 +313,7 @@
     clearTimeout(state.refresh);
     state.refresh = setTimeout(() => {
       refreshList().catch(() => {});
-      if (state.current === e.subject) openCase(e.subject, $("notice").hidden ? "" : $("notice").textContent);
+      if (state.current === e.subject) openCase(e.subject);
     }, 300);
   }
 
