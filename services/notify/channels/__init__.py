@@ -25,5 +25,5 @@ def channel_of(name: str, *, field: str = "channel") -> Channel:
     """The registered channel called `name`; InvalidInput naming `field` (and the valid names) otherwise."""
     channel = CHANNELS.get(name)
     if channel is None:
-        raise InvalidInput(field, f"unknown channel {name!r}; valid: {', '.join(sorted(CHANNELS))}")
+        raise InvalidInput(field, f"unknown channel {name!r}; valid: {', '.join(CHANNELS)}")
     return channel

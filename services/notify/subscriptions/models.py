@@ -13,7 +13,7 @@ from shared.text import CleanModel
 
 def _registered(name: str) -> str:
     if name not in CHANNELS:
-        raise ValueError(f"unknown channel {name!r}; valid: {', '.join(sorted(CHANNELS))}")
+        raise ValueError(f"unknown channel {name!r}; valid: {', '.join(CHANNELS)}")
     return name
 
 
