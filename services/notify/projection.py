@@ -14,36 +14,22 @@ from shared.events import Assignee, EventData
 from shared.events.intake import DuplicateLinked, FeedbackReceived, NeedSubmitted
 from shared.events.routing import (
     ArbitrationRequested,
-    CaseAwaitingResident,
     CaseClosed,
     CaseDeclined,
     CaseProgressed,
     CaseReopened,
     CaseResolved,
-    CaseResumed,
     CaseRouted,
-    CaseSigned,
     MemberAssigned,
     PriorityChanged,
 )
 from shared.events.sla import CaseEscalated, DeadlineArmed, DeadlineBreached, DeadlineStopped, DeadlineWarning
+from shared.events.status import CaseStatus, status_change
 
 ESCALATION_ORDER = ("remind", "supervise", "district")
 SLA_STATES = ("on_track", "warning", "breached")
 # Dashboard-facing SLA state of a case: the worst of its running deadlines.
 SLA_RANK = {"none": 0, "met": 0, "missed": 0, "paused": 0, "on_track": 1, "warning": 2, "breached": 3}
-STATUSES = (
-    "submitted",
-    "routed",
-    "signed",
-    "declined",
-    "arbitration",
-    "in_progress",
-    "awaiting_resident",
-    "resolved",
-    "reopened",
-    "closed",
-)
 
 
 @dataclass
@@ -117,7 +103,7 @@ def _newer(at: datetime, than: datetime | None) -> bool:
     return than is None or at >= than
 
 
-def _set_status(state: CaseState, status: str, at: datetime) -> None:
+def _set_status(state: CaseState, status: CaseStatus, at: datetime) -> None:
     if _newer(at, state.status_at):
         state.status = status
         state.status_at = at
@@ -153,10 +139,12 @@ def apply(state: CaseState, payload: EventData, *, event_time: datetime) -> Case
         deadlines={k: dict(v) for k, v in state.deadlines.items()},
     )
     s.last_event_at = max(filter(None, (s.last_event_at, event_time)))
+    # The status comes from shared's one mapping (MemberAssigned → in_progress, as intake has it).
+    if (change := status_change(payload)) is not None:
+        _set_status(s, change.status, change.at)
     match payload:
         case NeedSubmitted():
             _facts(s, payload)
-            _set_status(s, "submitted", payload.submitted_at)
         case DuplicateLinked():
             s.reporter_count = max(s.reporter_count, payload.reporter_count)
         case CaseRouted():
@@ -168,40 +156,27 @@ def apply(state: CaseState, payload: EventData, *, event_time: datetime) -> Case
                 s.co_handlers = list(payload.co_handlers)
                 s.previous = list(payload.previous_assignees)
                 s.member = None
-            _set_status(s, "routed", payload.routed_at)
-        case CaseSigned():
-            _set_status(s, "signed", payload.signed_at)
         case CaseDeclined():
             s.decline_count = max(s.decline_count, payload.decline_count)
             s.last_note = payload.reason_text or payload.reason_code
-            _set_status(s, "declined", payload.declined_at)
         case ArbitrationRequested():
             s.street = s.street or payload.street
-            _set_status(s, "arbitration", payload.requested_at)
         case CaseProgressed():
             s.last_note = payload.note
-            _set_status(s, "in_progress", payload.at)
         case MemberAssigned():
             s.member = payload.member
-        case CaseAwaitingResident():
-            _set_status(s, "awaiting_resident", payload.at)
-        case CaseResumed():
-            _set_status(s, "in_progress", payload.at)
         case PriorityChanged():
             s.priority = payload.priority
             s.sla_class = payload.sla_class or s.sla_class
         case CaseResolved():
             s.last_note = payload.note
             s.round = max(s.round, payload.round)
-            _set_status(s, "resolved", payload.resolved_at)
         case CaseReopened():
             s.round = max(s.round, payload.round)
             if _newer(payload.reopened_at, s.assignee_at):
                 s.assignee, s.assignee_at = payload.assignee, payload.reopened_at
-            _set_status(s, "reopened", payload.reopened_at)
         case CaseClosed():
             s.closed_at = payload.closed_at
-            _set_status(s, "closed", payload.closed_at)
         case FeedbackReceived():
             s.satisfaction = payload.satisfaction
         case DeadlineArmed():

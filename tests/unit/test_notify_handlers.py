@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.notify.handlers import HANDLERS, NotifyDeps, flush, prepare
+from services.notify.projection import CaseState, apply
 from services.notify.store.fanout import FanoutStore
 from shared.consumer import handler_spec
 from shared.events import Assignee, CloudEvent, EventData, make_event, parse_event
 from shared.events.intake import NeedSubmitted
-from shared.events.routing import CaseRouted, CaseSigned
+from shared.events.routing import CaseRouted, CaseSigned, MemberAssigned
+from shared.events.status import STATUS_OF
 from shared.testing import FakeOutbox, handler_context, mismatched_handlers
 from tests.unit.fakes.notify_store import MemoryFanoutStore
 
@@ -137,3 +139,15 @@ async def test_a_subscription_outside_the_case_hears_nothing() -> None:
     store, outbox = MemoryFanoutStore(subscriptions=[elsewhere]), FakeOutbox()
     await _consume(store, outbox, _need(), _routed())
     assert store.deliveries == []
+
+
+def test_the_projection_takes_its_status_from_the_shared_mapping() -> None:
+    """MemberAssigned moves the case to in_progress, as intake's timeline has it (it used to leave it alone)."""
+    signed = apply(CaseState(case_id="c1"), _signed(), event_time=T0)
+    assert signed.status == "signed"
+    at = T0 + timedelta(minutes=3)
+    assigned = apply(signed, MemberAssigned(case_id="c1", team="t1", member="v1", at=at), event_time=at)
+    assert (assigned.status, assigned.status_at, assigned.member) == ("in_progress", at, "v1")
+    for model, status in STATUS_OF.items():
+        if status is not None:
+            assert model in HANDLERS, f"{model.__name__} changes a status but notify does not project it"
