@@ -25,9 +25,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from shared.clock import Clock
+from shared.dead_letters import record_dead_letters
 from shared.events import CloudEvent, EventData, PoisonMessage, parse_event
-from shared.events.binding import dead_letter_headers
-from shared.outbox import BatchOutbox, Outbox, OutgoingMessage
+from shared.outbox import BatchOutbox, Outbox
 from shared.retry import Backoff, FailureLedger, is_transient, signature
 from shared.topics import DEADLETTER
 
@@ -244,6 +244,8 @@ class EventConsumer:
                     log.warning("batch failed transiently; retrying", error=str(exc), attempt=batch_failures)
                     # Past this, find out whether one event is at fault rather than wait for ever.
                     careful = batch_failures >= self._retry_attempts
+                    if careful:
+                        backoff.reset()  # the hunt for the one failing event gets its own short backoff
                 else:
                     careful = True
                     log.exception("handler error")
@@ -379,58 +381,14 @@ class EventConsumer:
     async def _dead_letter(
         self, conn: asyncpg.Connection, dead: list[tuple[ConsumerRecord, PoisonMessage]], outbox: BatchOutbox
     ) -> None:
-        messages = []
-        for record, poison in dead:
-            log.warning(
-                "dead-lettered",
-                reason=poison.reason,
-                detail=poison.detail[:200],
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-            )
-            inserted = await conn.fetchval(
-                'INSERT INTO dead_letters (consumer, topic, partition, "offset", key, payload, reason, detail) '
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
-                self.spec.name,
-                record.topic,
-                record.partition,
-                record.offset,
-                record.key.decode(errors="replace") if record.key else None,
-                record.value,
-                poison.reason,
-                poison.detail,
-            )
-            if inserted is None:
-                continue  # dead-lettered on an earlier delivery already
-            messages.append(self._dead_letter_message(record, poison))
-        await outbox.add_messages(conn, messages)
-
-    def _dead_letter_message(self, record: ConsumerRecord, poison: PoisonMessage) -> OutgoingMessage:
-        """The failed message's bytes unchanged, as a binary-mode CloudEvent saying why and where from."""
-        key = record.key.decode(errors="replace") if record.key else ""
-        event_id = f"{record.topic}:{record.partition}:{record.offset}"
-        headers = dead_letter_headers(
+        await record_dead_letters(
+            conn,
+            dead,
+            outbox=outbox,
+            consumer=self.spec.name,
             source=f"/lastmeter/{self._group_id}",
-            event_id=event_id,
-            time=self._clock.now(),
-            subject=key or None,
-            body=record.value,
-            dlq={
-                "dlq_reason": poison.reason,
-                "dlq_detail": poison.detail[:500],
-                "dlq_consumer": self.spec.name,
-                "dlq_topic": record.topic,
-                "dlq_partition": str(record.partition),
-                "dlq_offset": str(record.offset),
-            },
-        )
-        return OutgoingMessage(
             topic=f"{self._prefix}{DEADLETTER}",
-            key=key,
-            event_id=event_id,
-            payload=record.value or b"",
-            headers=headers,
+            time=self._clock.now(),
         )
 
     async def _note_caught_up(self, fetched_at: datetime) -> None:
