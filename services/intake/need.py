@@ -14,6 +14,7 @@ from typing import Any
 from services.intake.duplicates import distance_m
 from services.intake.text_rules import FieldError
 from shared.catalogue import Catalogue, Community
+from shared.events.intake import Priority, ReporterKind
 
 # Beyond this distance from every community centre a point is outside the jurisdiction.
 DEFAULT_MAX_COMMUNITY_DISTANCE_M = 3000.0
@@ -34,8 +35,8 @@ class Need:
     lon: float | None = None
     address: str | None = None
     address_id: str | None = None
-    reporter_kind: str = "resident"
-    priority: str = "normal"
+    reporter_kind: ReporterKind = "resident"
+    priority: Priority = "normal"
     vulnerable: bool = False
     pairing_id: str | None = None
     language: str = "zh"

@@ -95,7 +95,9 @@ def lookup_for(deps: Deps, need: Need, category: str, now: datetime) -> store.Lo
     return store.Lookup(
         category=category,
         since=now - rules.duplicate_window,
-        box=bounding_box(need.lat, need.lon, rules.duplicate_radius_m) if has_point else None,  # type: ignore[arg-type]
+        box=bounding_box(need.lat, need.lon, rules.duplicate_radius_m)
+        if need.lat is not None and need.lon is not None
+        else None,
         community=need.community,
         address_key=address_key,
     )
@@ -219,8 +221,8 @@ async def accept(
         grid=need.grid,
         location=Location(lat=need.lat, lon=need.lon) if need.lat is not None and need.lon is not None else None,
         address=need.address,
-        reporter_kind=need.reporter_kind,  # type: ignore[arg-type]
-        priority=need.priority,  # type: ignore[arg-type]
+        reporter_kind=need.reporter_kind,
+        priority=need.priority,
         vulnerable=need.vulnerable,
         pairing_id=need.pairing_id,
         language=need.language,
@@ -291,7 +293,7 @@ async def _link(
     event = DuplicateLinked(
         case_id=original.case_id,
         submission_id=submission_id,
-        reporter_kind=need.reporter_kind,  # type: ignore[arg-type]
+        reporter_kind=need.reporter_kind,
         reporter_count=count,
         linked_at=now,
     )

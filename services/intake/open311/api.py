@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.message
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -240,23 +241,29 @@ def _error_response(request: Request, status: int, description: str, headers: di
     return JSONResponse([{"code": code, "description": description}], status_code=code, headers=headers)
 
 
-Handler = Callable[[Request, Any], Awaitable[Response]]
+# Starlette calls a handler with the exception it was registered for, typed as any Exception.
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+# What the app already holds for a type (Starlette allows plain functions too).
+NativeHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Under /open311 errors take the spec's shape; elsewhere the native handlers keep theirs."""
 
-    async def open311(request: Request, exc: Open311Error) -> Response:
+    async def open311(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, Open311Error):  # registered for Open311Error only
+            raise exc
         return _error_response(request, exc.status, exc.description, exc.headers)
 
-    app.add_exception_handler(Open311Error, open311)  # type: ignore[arg-type]
+    app.add_exception_handler(Open311Error, open311)
 
-    def scoped(native: Handler, describe: Callable[[Any], tuple[int, str]]) -> Handler:
-        async def handler(request: Request, exc: Any) -> Response:
+    def scoped(native: NativeHandler, describe: Callable[[Any], tuple[int, str]]) -> Handler:
+        async def handler(request: Request, exc: Exception) -> Response:
             if request.url.path.startswith("/open311"):
                 status, description = describe(exc)
                 return _error_response(request, status, description)
-            return await native(request, exc)
+            answer = native(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
 
         return handler
 
@@ -271,4 +278,4 @@ def install_error_handlers(app: FastAPI) -> None:
     }
     for exc_type, describe in describers.items():
         native = app.exception_handlers[exc_type]
-        app.add_exception_handler(exc_type, scoped(native, describe))  # type: ignore[arg-type]
+        app.add_exception_handler(exc_type, scoped(native, describe))
