@@ -8,13 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.sla import service_layer, store
+from services.sla import service_layer
+from services.sla.deps import Deps, Rt, Uow
 from services.sla.rates import DIMENSIONS, PERIODS, Period, bucket_of, default_range, local_day, ratio
 from shared.auth import Principal
 from shared.http import ApiError, CurrentPrincipal, field_error, require_roles
 from shared.scope import require_case
-from shared.service import Runtime, ServiceRuntime
-from shared.topics import SLA_EVENTS
 
 router = APIRouter(prefix="/v1", tags=["deadlines"])
 rates_router = APIRouter(prefix="/v1", tags=["rates"])
@@ -65,25 +64,18 @@ def _view(row: Any) -> DeadlineView:
     response_model=list[DeadlineView],
     summary="A case's deadlines (its street office, assignee, co-handlers, reporter and admin; 403 for others)",
 )
-async def case_deadlines(case_id: CaseId, rt: Runtime, principal: CurrentPrincipal) -> list[DeadlineView]:
-    case = await store.get_case(rt.pool, case_id=case_id)
-    require_case(principal, service_layer.owners_of(case) if case else None, case_id=case_id)
-    return [_view(r) for r in await store.deadlines_view(rt.pool, case_id=case_id)]
+async def case_deadlines(case_id: CaseId, uow: Uow, principal: CurrentPrincipal) -> list[DeadlineView]:
+    require_case(principal, await service_layer.case_owners(uow, case_id=case_id), case_id=case_id)
+    return [_view(r) for r in await service_layer.case_deadlines(uow, case_id=case_id)]
 
 
-async def _clock_command(rt: ServiceRuntime, principal: Principal, case_id: str, *, pause: bool) -> list[DeadlineView]:
-    case = await store.get_case(rt.pool, case_id=case_id)
-    require_case(principal, service_layer.owners_of(case) if case else None, case_id=case_id)
-    try:
-        async with rt.pool.acquire() as conn, conn.transaction():
-            command = service_layer.pause if pause else service_layer.resume
-            for event in await command(conn, rt, case_id=case_id):
-                await rt.outbox.add(conn, SLA_EVENTS, event)
-    except service_layer.CaseNotFound:
-        raise ApiError(404, "not_found", f"no case {case_id!r}") from None
-    except service_layer.ClockConflict as exc:
-        raise ApiError(409, exc.code, exc.message) from None
-    return [_view(r) for r in await store.deadlines_view(rt.pool, case_id=case_id)]
+async def _clock_command(
+    uow: service_layer.SlaUnitOfWork, deps: service_layer.SlaDeps, principal: Principal, case_id: str, *, pause: bool
+) -> list[DeadlineView]:
+    require_case(principal, await service_layer.case_owners(uow, case_id=case_id), case_id=case_id)
+    command = service_layer.pause if pause else service_layer.resume
+    await command(uow, deps, case_id=case_id)  # NotFound → 404, Conflict → 409 (shared.http)
+    return [_view(r) for r in await service_layer.case_deadlines(uow, case_id=case_id)]
 
 
 @router.post(
@@ -91,8 +83,8 @@ async def _clock_command(rt: ServiceRuntime, principal: Principal, case_id: str,
     response_model=list[DeadlineView],
     summary="Pause a case's clocks while it waits on the resident (409 when it does not)",
 )
-async def pause_case(case_id: CaseId, rt: Runtime, principal: Supervisor) -> list[DeadlineView]:
-    return await _clock_command(rt, principal, case_id, pause=True)
+async def pause_case(case_id: CaseId, uow: Uow, deps: Deps, principal: Supervisor) -> list[DeadlineView]:
+    return await _clock_command(uow, deps, principal, case_id, pause=True)
 
 
 @router.post(
@@ -100,8 +92,8 @@ async def pause_case(case_id: CaseId, rt: Runtime, principal: Supervisor) -> lis
     response_model=list[DeadlineView],
     summary="Run a case's paused clocks again (street office override; 409 when not paused)",
 )
-async def resume_case(case_id: CaseId, rt: Runtime, principal: Supervisor) -> list[DeadlineView]:
-    return await _clock_command(rt, principal, case_id, pause=False)
+async def resume_case(case_id: CaseId, uow: Uow, deps: Deps, principal: Supervisor) -> list[DeadlineView]:
+    return await _clock_command(uow, deps, principal, case_id, pause=False)
 
 
 class RateRow(BaseModel):
@@ -169,7 +161,8 @@ _COUNTERS = ("dispatched", "signed_in_time", "closed", "solved", "rated", "satis
     summary="The three rates per department, team, street, community or category, by day, week or month",
 )
 async def rates(
-    rt: Runtime,
+    rt: Rt,
+    uow: Uow,
     principal: CurrentPrincipal,
     dimension: Annotated[str, Query(description=f"one of {', '.join(DIMENSIONS)}")],
     period: Annotated[str, Query(description=f"one of {', '.join(PERIODS)}")] = "month",
@@ -180,7 +173,7 @@ async def rates(
         raise field_error("dimension", f"unknown dimension {dimension!r}; valid: {', '.join(DIMENSIONS)}")
     if period not in PERIODS:
         raise field_error("period", f"unknown period {period!r}; valid: {', '.join(PERIODS)}")
-    p: Period = period  # type: ignore[assignment]
+    p: Period = period
     today = local_day(rt.clock.now(), rt.catalogue.timezone)
     last = to or today
     first = from_ or default_range(p, last)[0]
@@ -193,8 +186,8 @@ async def rates(
     if span > MAX_BUCKETS[p]:
         raise field_error("from", f"range spans {span} {p}s; at most {MAX_BUCKETS[p]} per query")
     street, value = _scope(principal, dimension)
-    rows = await store.rate_rows(
-        rt.pool, dimension=dimension, period=p, first=first_bucket, last=last_bucket, street=street, value=value
+    rows = await service_layer.rate_rows(
+        uow, dimension=dimension, period=p, first=first_bucket, last=last_bucket, street=street, value=value
     )
     out: list[RateRow] = []
     totals: dict[str, dict[str, int]] = {}

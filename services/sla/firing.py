@@ -2,6 +2,8 @@
 
 Several sla processes run it against the same schema: `FOR UPDATE SKIP LOCKED` hands each due
 timer to exactly one of them, and the `firings` primary key refuses a second firing anyway.
+It fires only what is due by the input watermark (`watermarks`): after an outage, a deadline
+met in time whose `case.signed` is still in the backlog must not breach.
 """
 
 from __future__ import annotations
@@ -11,39 +13,39 @@ import contextlib
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
-import asyncpg
 import structlog
 
 from services.sla import store
 from services.sla.clocks import Deadline
-from services.sla.policy import Policies, cached
+from services.sla.policy import Policies
+from services.sla.runtime import SlaRuntime, uow_of
+from services.sla.service_layer import timer_channel
 from services.sla.steps import Step, plan_firing, steps_for
+from services.sla.watermarks import horizon
 from shared.events import CloudEvent, EventData, make_event
 from shared.events.sla import CaseEscalated, DeadlineBreached, DeadlineWarning
 from shared.pg_listen import listen_forever
 from shared.retry import Backoff, is_transient
-from shared.service import ServiceRuntime
 from shared.topics import SLA_EVENTS
 
 log = structlog.get_logger(__name__)
 SOURCE = "/lastmeter/sla"
-
-
-def timer_channel(schema: str) -> str:
-    """The NOTIFY channel that wakes timer loops when a sooner timer is armed."""
-    return f"{schema}_timers"
+# While due timers wait for the input watermark, look again this often.
+HELD_POLL = 0.5
 
 
 class TimerLoop:
     """Fires due timers of one sla schema until cancelled; `wake()` makes it look again at once."""
 
-    def __init__(self, rt: ServiceRuntime, *, batch: int, max_sleep: float, default_class: str) -> None:
+    def __init__(self, rt: SlaRuntime, *, topics: Sequence[str], batch: int, max_sleep: float) -> None:
         self.rt = rt
+        self.topics = [rt.settings.topic(t) for t in topics]  # the inputs whose watermark holds firing
         self.batch = batch
         self.max_sleep = max_sleep
-        self.default_class = default_class
+        self.held = False  # the last look found timers due by the clock but not by the input watermark
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.fired = 0
         self._wake = asyncio.Event()
@@ -89,6 +91,9 @@ class TimerLoop:
         delay = self.max_sleep
         if nxt is not None:
             delay = min(delay, max(0.0, (nxt - self.rt.clock.now()).total_seconds()))
+            if delay <= 0 and self.held:
+                # Due, but sla's input is behind: our watermark writer wakes us, another process's does not.
+                delay = min(self.max_sleep, HELD_POLL)
         if delay <= 0:
             return
         with contextlib.suppress(TimeoutError):
@@ -97,9 +102,14 @@ class TimerLoop:
     async def fire_due(self) -> int:
         """Claim and fire one batch of due timers in one transaction; returns how many were claimed."""
         now = self.rt.clock.now()
-        policies = cached(self.rt.state, self.rt.catalogue, default_class=self.default_class)
-        async with self.rt.pool.acquire() as conn, conn.transaction():
-            rows = await store.claim_due(conn, now=now, limit=self.batch)
+        policies = self.rt.extras.policies.of(self.rt.catalogue)
+        async with uow_of(self.rt).begin() as tx:
+            conn = tx.conn
+            until = horizon(now, await store.low_watermark(conn, self.topics))
+            self.held = until is None or until < now
+            if until is None:
+                return 0  # sla has not read some input yet: nothing is known to be late
+            rows = await store.claim_due(conn, now=until, limit=self.batch)
             if not rows:
                 return 0
             live = [r for r in rows if r["timer_generation"] == r["generation"] and r["state"] == "armed"]
@@ -110,7 +120,8 @@ class TimerLoop:
             for row in live:
                 d = store.to_deadline(row)
                 cls = policies.sla_class(d.sla_class)
-                plan = plan_firing(steps_for(d, cls, policies.calendar(d.calendar)), fired.get(row["id"], ()), now)
+                # Steps due by the watermark fire (stamped now, never back-dated); later ones wait for it.
+                plan = plan_firing(steps_for(d, cls, policies.calendar(d.calendar)), fired.get(row["id"], ()), until)
                 for step in plan.fire:
                     firings.append((row["id"], step.name, step.at, now, False))
                     planned[(row["id"], step.name)] = (d, step, row["street"])
@@ -162,7 +173,7 @@ class TimerLoop:
                 kind=d.kind,
                 level=step.level,
                 assignee=d.assignee,
-                target_kind=target_kind,  # type: ignore[arg-type]
+                target_kind=target_kind,  # type: ignore[arg-type]  # escalation_target returns only the Literal's values
                 target_code=target_code,
                 at=now,
                 due_at=d.due_at,
@@ -180,8 +191,3 @@ def escalation_target(level: str, d: Deadline, street: str | None, policies: Pol
     if level in ("remind", "supervise") and street:
         return "street_office", street
     return "district", policies.catalogue.district_of(street or "").code
-
-
-async def notify_timers(conn: asyncpg.Connection, schema: str) -> None:
-    """Wake every timer loop (delivered on commit) because a timer may now be due sooner."""
-    await conn.execute("SELECT pg_notify($1, '')", timer_channel(schema))

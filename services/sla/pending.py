@@ -10,11 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import asyncpg
-
 from services.sla import store
 from services.sla.clocks import Deadline
-from services.sla.firing import notify_timers
 from services.sla.policy import Policies
 from services.sla.rates import Increment
 from services.sla.steps import next_step
@@ -45,7 +42,7 @@ class PendingWrites:
         return case_id in self.cases
 
     async def write(
-        self, conn: asyncpg.Connection, *, policies: Policies, now: datetime, schema: str, max_sleep: float
+        self, conn: store.Connection, *, policies: Policies, now: datetime, channel: str, max_sleep: float
     ) -> None:
         saved = await store.insert_deadlines(conn, [(d, street) for d, street, _ in self.deadlines])
         timers: list[Timer] = []
@@ -56,7 +53,7 @@ class PendingWrites:
                 timers += [timer] if timer else []
         await store.insert_timers(conn, timers)
         if any((at - now).total_seconds() < max_sleep for *_, at in timers):
-            await notify_timers(conn, schema)
+            await store.notify_timers(conn, channel)
         await store.add_increments(conn, self.increments)
         self.deadlines.clear()
         self.increments.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from services.sla.calendar import Calendar, WorkingWindow
 from shared.catalogue import WEEKDAYS, CalendarDef, Catalogue, SlaClass
@@ -67,10 +67,17 @@ class Policies:
         return cls.resolve, cls.calendar
 
 
-def cached(state: dict[str, Any], catalogue: Catalogue, *, default_class: str) -> Policies:
-    """The policies for the live catalogue, rebuilt only when the catalogue changed."""
-    current = state.get("sla_policies")
-    if not isinstance(current, Policies) or current.fingerprint != catalogue.fingerprint:
-        current = Policies(catalogue, default_class=default_class)
-        state["sla_policies"] = current
-    return current
+class PolicyCache:
+    """The policies of the live catalogue, rebuilt only when the catalogue changed."""
+
+    def __init__(self, *, default_class: str) -> None:
+        self.default_class = default_class
+        self._current: Policies | None = None
+
+    def of(self, catalogue: Catalogue) -> Policies:
+        """The policies for this catalogue version (the cached ones while its fingerprint holds)."""
+        current = self._current
+        if current is None or current.fingerprint != catalogue.fingerprint:
+            current = Policies(catalogue, default_class=self.default_class)
+            self._current = current
+        return current

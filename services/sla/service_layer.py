@@ -2,39 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
 from services.sla import clocks, store
 from services.sla.clocks import Change
-from services.sla.firing import notify_timers
 from services.sla.pending import PendingWrites, Timer, next_timer
-from services.sla.policy import Policies, cached
+from services.sla.policy import Policies, PolicyCache
 from services.sla.rates import Counter, Facts, increments
+from shared.catalogue import Catalogue
+from shared.clock import Clock
+from shared.errors import Conflict, NotFound
 from shared.events import Assignee, CloudEvent, EventData, make_event
 from shared.events.sla import DeadlineArmed, DeadlineStopped
 from shared.scope import CaseOwners
-from shared.service import ServiceRuntime
+from shared.topics import SLA_EVENTS
+from shared.uow import PgUnitOfWork
 
 SOURCE = "/lastmeter/sla"
 _RESCHEDULE = frozenset({"armed", "recomputed", "resumed", "reassigned"})
+# The unit of work sla's use cases open (its store is still module functions on `tx.conn`).
+SlaUnitOfWork = PgUnitOfWork[store.Connection]
 
 
-class CaseNotFound(Exception):
-    """sla has never seen this case."""
+def timer_channel(schema: str) -> str:
+    """The NOTIFY channel that wakes timer loops when a sooner timer is armed."""
+    return f"{schema}_timers"
 
 
-class ClockConflict(Exception):
-    """The command does not fit the case's state (HTTP 409); `code` says why."""
+@dataclass(frozen=True)
+class SlaDeps:
+    """What sla's handlers and use cases need from the runtime (built once by `runtime.sla_deps`)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    catalogue: Callable[[], Catalogue]  # the live version: read on each call
+    policy_cache: PolicyCache
+    clock: Clock
+    max_sleep: float  # a timer due sooner than this wakes the timer loops
+    timer_channel: str
+
+    def policies(self) -> Policies:
+        """The policies of the live catalogue."""
+        return self.policy_cache.of(self.catalogue())
 
 
 def owners_of(case: Mapping[str, Any]) -> CaseOwners:
@@ -48,11 +60,6 @@ def owners_of(case: Mapping[str, Any]) -> CaseOwners:
         assignee=Assignee(kind=kind, code=code) if kind and code else None,
         co_handlers=tuple(Assignee.model_validate(c) for c in co or ()),
     )
-
-
-def policies_of(rt: ServiceRuntime) -> Policies:
-    """The policies of the live catalogue."""
-    return cached(rt.state, rt.catalogue, default_class=getattr(rt.settings, "default_sla_class", "general"))
 
 
 def _payload(change: Change) -> EventData:
@@ -80,13 +87,13 @@ def _payload(change: Change) -> EventData:
         started_at=d.started_at,
         due_at=d.due_at,
         round=d.round,
-        reason=change.what,  # type: ignore[arg-type]
+        reason=change.what,
     )
 
 
 async def apply_changes(
-    conn: asyncpg.Connection,
-    rt: ServiceRuntime,
+    conn: store.Connection,
+    deps: SlaDeps,
     changes: Sequence[Change],
     *,
     street: str | None,
@@ -99,8 +106,8 @@ async def apply_changes(
     """
     if not changes:
         return []
-    policies = policies_of(rt)
-    now = rt.clock.now()
+    policies = deps.policies()
+    now = deps.clock.now()
     timers: list[Timer] = []
     events = []
     for change in changes:
@@ -120,24 +127,19 @@ async def apply_changes(
             timer = next_timer(d, deadline_id=deadline_id, generation=generation, fired=fired, policies=policies)
             timers += [timer] if timer else []
     await store.insert_timers(conn, timers)
-    if any((at - now).total_seconds() < max_sleep_of(rt) for *_, at in timers):
-        await notify_timers(conn, rt.settings.db_schema)
+    if any((at - now).total_seconds() < deps.max_sleep for *_, at in timers):
+        await store.notify_timers(conn, deps.timer_channel)
     return events
 
 
-def max_sleep_of(rt: ServiceRuntime) -> float:
-    """How long a timer loop may sleep; a timer due sooner than this wakes it."""
-    return float(getattr(rt.settings, "timer_max_sleep", 30.0))
-
-
-async def write_pending(conn: asyncpg.Connection, rt: ServiceRuntime, pending: PendingWrites) -> None:
+async def write_pending(conn: store.Connection, deps: SlaDeps, pending: PendingWrites) -> None:
     """Write what a consumer batch deferred (new deadlines, their timers, rate increments)."""
     await pending.write(
-        conn, policies=policies_of(rt), now=rt.clock.now(), schema=rt.settings.db_schema, max_sleep=max_sleep_of(rt)
+        conn, policies=deps.policies(), now=deps.clock.now(), channel=deps.timer_channel, max_sleep=deps.max_sleep
     )
 
 
-def facts_of(case: asyncpg.Record | None, assignee: Assignee | None) -> Facts:
+def facts_of(case: Mapping[str, Any] | None, assignee: Assignee | None) -> Facts:
     """Where a counted event belongs: the case's street, community, category and the given assignee."""
     if case is None:
         return Facts(None, None, None, assignee.kind if assignee else None, assignee.code if assignee else None)
@@ -146,37 +148,71 @@ def facts_of(case: asyncpg.Record | None, assignee: Assignee | None) -> Facts:
     return Facts(case["street"], case["community"], case["category"], kind, code)
 
 
-def count(
-    pending: PendingWrites, rt: ServiceRuntime, facts: Facts, *, at: datetime, counts: Mapping[Counter, int]
-) -> None:
+def count(pending: PendingWrites, deps: SlaDeps, facts: Facts, *, at: datetime, counts: Mapping[Counter, int]) -> None:
     """Add one event's counts to the rate counters (written with the batch)."""
-    pending.increments += increments(facts, at=at, timezone=rt.catalogue.timezone, counts=counts)
+    pending.increments += increments(facts, at=at, timezone=deps.catalogue().timezone, counts=counts)
 
 
-async def pause(conn: asyncpg.Connection, rt: ServiceRuntime, *, case_id: str) -> list[CloudEvent]:
+async def case_owners(uow: SlaUnitOfWork, *, case_id: str) -> CaseOwners | None:
+    """Who a case belongs to (None when sla has never seen it), for the caller's scope check."""
+    async with uow.begin() as tx:
+        case = await store.get_case(tx.conn, case_id=case_id)
+    return owners_of(case) if case else None
+
+
+async def case_deadlines(uow: SlaUnitOfWork, *, case_id: str) -> list[store.Record]:
+    """A case's deadlines with their fired steps and next timer, as the API shows them."""
+    async with uow.begin() as tx:
+        return await store.deadlines_view(tx.conn, case_id=case_id)
+
+
+async def rate_rows(
+    uow: SlaUnitOfWork,
+    *,
+    dimension: str,
+    period: str,
+    first: date,
+    last: date,
+    street: str | None,
+    value: str | None,
+) -> list[store.Record]:
+    """Counters per (value, bucket) in [first, last], within the caller's street or value."""
+    async with uow.begin() as tx:
+        return await store.rate_rows(
+            tx.conn, dimension=dimension, period=period, first=first, last=last, street=street, value=value
+        )
+
+
+async def pause(uow: SlaUnitOfWork, deps: SlaDeps, *, case_id: str) -> None:
     """Pause a case's clocks because it waits on the resident (409 unless routing said it does)."""
-    case = await store.lock_case(conn, case_id=case_id)
-    if case is None:
-        raise CaseNotFound(case_id)
-    if case["awaiting_since"] is None:
-        raise ClockConflict("not_awaiting_resident", "the case is not waiting on the resident, so its clocks run")
-    if case["paused_at"] is not None:
-        return []  # paused already: pausing again changes nothing
-    now = rt.clock.now()
-    await store.update_case(conn, case_id=case_id, paused_at=now)
-    changes = clocks.on_paused(await store.load_deadlines(conn, case_id=case_id), at=now)
-    return await apply_changes(conn, rt, changes, street=case["street"])
+    async with uow.begin() as tx:
+        conn = tx.conn
+        case = await store.lock_case(conn, case_id=case_id)
+        if case is None:
+            raise NotFound(f"no case {case_id!r}")
+        if case["awaiting_since"] is None:
+            raise Conflict("the case is not waiting on the resident, so its clocks run", code="not_awaiting_resident")
+        if case["paused_at"] is not None:
+            return  # paused already: pausing again changes nothing
+        now = deps.clock.now()
+        await store.update_case(conn, case_id=case_id, paused_at=now)
+        changes = clocks.on_paused(await store.load_deadlines(conn, case_id=case_id), at=now)
+        for event in await apply_changes(conn, deps, changes, street=case["street"]):
+            await tx.publish(SLA_EVENTS, event)
 
 
-async def resume(conn: asyncpg.Connection, rt: ServiceRuntime, *, case_id: str) -> list[CloudEvent]:
+async def resume(uow: SlaUnitOfWork, deps: SlaDeps, *, case_id: str) -> None:
     """Run a paused case's clocks again, even while it still waits on the resident (a street office override)."""
-    case = await store.lock_case(conn, case_id=case_id)
-    if case is None:
-        raise CaseNotFound(case_id)
-    if case["paused_at"] is None:
-        raise ClockConflict("not_paused", "the case's clocks are not paused")
-    now = rt.clock.now()
-    await store.update_case(conn, case_id=case_id, paused_at=None)
-    deadlines = await store.load_deadlines(conn, case_id=case_id)
-    changes = clocks.on_resumed(deadlines, at=now, policies=policies_of(rt))
-    return await apply_changes(conn, rt, changes, street=case["street"])
+    async with uow.begin() as tx:
+        conn = tx.conn
+        case = await store.lock_case(conn, case_id=case_id)
+        if case is None:
+            raise NotFound(f"no case {case_id!r}")
+        if case["paused_at"] is None:
+            raise Conflict("the case's clocks are not paused", code="not_paused")
+        now = deps.clock.now()
+        await store.update_case(conn, case_id=case_id, paused_at=None)
+        deadlines = await store.load_deadlines(conn, case_id=case_id)
+        changes = clocks.on_resumed(deadlines, at=now, policies=deps.policies())
+        for event in await apply_changes(conn, deps, changes, street=case["street"]):
+            await tx.publish(SLA_EVENTS, event)

@@ -36,7 +36,7 @@ def _feedback(case_id: str, satisfaction: str, solved: bool) -> FeedbackReceived
         case_id=case_id,
         round=1,
         solved=solved,
-        satisfaction=satisfaction,  # type: ignore[arg-type]
+        satisfaction=satisfaction,  # type: ignore[arg-type]  # tests pass the Literal's values as str
         reopen=False,
         received_at=T0 + 6 * H,
     )

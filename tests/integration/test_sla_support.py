@@ -79,7 +79,7 @@ class SlaHarness:
         await producer.start()
         try:
             for payload in payloads:
-                case_id = payload.case_id  # type: ignore[attr-defined]
+                case_id = payload.case_id  # type: ignore[attr-defined]  # every event sla reads carries case_id; EventData does not declare it
                 event = make_event(payload, source="/test", subject=case_id, time=self.clock.now())
                 await producer.send_and_wait(f"{self.prefix}{topic}", value=event.to_bytes(), key=case_id.encode())
         finally:
@@ -89,7 +89,7 @@ class SlaHarness:
         """Move the clock and wake every running timer loop."""
         self.clock.advance(delta)
         for app in self.apps:
-            app.state.runtime.state["timers"].wake()
+            app.state.runtime.extras.timers.get().wake()
 
     async def events(
         self, case_id: str | None = None, *, until: Callable[[list[dict[str, Any]]], bool], wait: float = 20

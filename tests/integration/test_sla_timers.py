@@ -44,7 +44,7 @@ async def test_timer_due_while_down_fires_once_on_start_up(sla: SlaHarness) -> N
         await sla.processed(0)
         fired_before = await sla.fetch("SELECT count(*) AS n FROM firings")
         sla.advance(0 * H)
-        await sla.apps[0].state.runtime.state["timers"].fire_due()
+        await sla.apps[0].state.runtime.extras.timers.get().fire_due()
         fired_after = await sla.fetch("SELECT count(*) AS n FROM firings")
     assert fired_before[0]["n"] == fired_after[0]["n"]
     got = await sla.events("down-1", until=count("breached", 1, kind="response"))
@@ -63,7 +63,7 @@ async def test_two_sla_processes_never_fire_a_timer_twice(sla: SlaHarness) -> No
         sla.advance(2 * H + H / 60)
         got = await sla.events(until=count("escalated", len(cases)), wait=40)
         got = await sla.events(until=count("warning", len(cases), kind="first_feedback"), wait=40)
-        loops = [app.state.runtime.state["timers"] for app in sla.apps]
+        loops = [app.state.runtime.extras.timers.get() for app in sla.apps]
         # Both loops ran against the same timers table; every firing is owned by exactly one of them.
         owners = await sla.fetch("SELECT fired_by, count(*) AS n FROM firings GROUP BY fired_by")
         assert {r["fired_by"] for r in owners} <= {loop.instance for loop in loops}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from services.sla.calendar import add_business_time
-from services.sla.policy import Policies, cached, to_calendar
+from services.sla.policy import Policies, PolicyCache, to_calendar
 from shared.catalogue import CatalogueError, load_catalogue, parse_catalogue
 from shared.settings import REPO_ROOT
 
@@ -51,9 +51,9 @@ def test_unknown_codes_fall_back_to_something_that_still_watches() -> None:
 
 def test_policies_are_rebuilt_only_when_the_catalogue_changes() -> None:
     catalogue = load_catalogue(DEMO)
-    state: dict[str, Any] = {}
-    first = cached(state, catalogue, default_class="general")
-    assert cached(state, catalogue, default_class="general") is first
+    cache = PolicyCache(default_class="general")
+    first = cache.of(catalogue)
+    assert cache.of(catalogue) is first
 
 
 def test_catalogue_validation_lists_every_bad_policy_at_once(raw: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ def _deadline(**kw: object) -> Deadline:
         "due_at": T0 + 2 * H,
     }
     fields.update(kw)
-    return Deadline(**fields)  # type: ignore[arg-type]
+    return Deadline(**fields)  # type: ignore[arg-type]  # built from a dict of mixed field types
 
 
 def test_schedule_is_warnings_breach_then_escalations(policies: Policies) -> None:

@@ -1,135 +1,16 @@
-"""SLA's SQL: cases, deadlines, timers, firings and rate counters."""
+"""SLA's SQL, deadlines, timers and firings."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from typing import Any, TypeAlias
+from datetime import datetime
 
 import asyncpg
 import orjson
 
 from services.sla.clocks import Deadline
-from services.sla.rates import Increment
+from services.sla.store.types import Conn
 from shared.events import Assignee
-
-Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
-_CASE_FIELDS = frozenset(
-    {"priority", "sla_class", "round", "round_started_at", "attempt", "assignee_kind", "assignee_code"}
-    | {"awaiting_since", "paused_at", "closed_at", "street", "community", "category"}
-)
-
-
-# --- cases --------------------------------------------------------------------------------------
-
-
-async def lock_case(conn: asyncpg.Connection, *, case_id: str) -> asyncpg.Record | None:
-    """The case row, locked for this transaction (serialises work on one case across processes)."""
-    return await conn.fetchrow("SELECT * FROM sla_cases WHERE case_id = $1 FOR UPDATE", case_id)
-
-
-async def note_submitted(
-    conn: asyncpg.Connection,
-    *,
-    case_id: str,
-    street: str,
-    community: str,
-    category: str | None,
-    priority: str,
-    submitted_at: datetime,
-) -> None:
-    """Record a need's facts; what routing said already (it may have triaged the category) wins."""
-    await conn.execute(
-        """
-        INSERT INTO sla_cases (case_id, street, community, category, priority, submitted_at, round_started_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $6)
-        ON CONFLICT (case_id) DO UPDATE SET
-            street = COALESCE(sla_cases.street, EXCLUDED.street),
-            community = COALESCE(sla_cases.community, EXCLUDED.community),
-            category = COALESCE(sla_cases.category, EXCLUDED.category),
-            submitted_at = COALESCE(sla_cases.submitted_at, EXCLUDED.submitted_at),
-            round_started_at = COALESCE(sla_cases.round_started_at, EXCLUDED.round_started_at),
-            updated_at = now()
-        """,
-        case_id,
-        street,
-        community,
-        category,
-        priority,
-        submitted_at,
-    )
-
-
-async def note_routed(
-    conn: asyncpg.Connection,
-    *,
-    case_id: str,
-    street: str,
-    community: str,
-    category: str | None,
-    priority: str,
-    sla_class: str | None,
-    submitted_at: datetime,
-    attempt: int,
-    assignee: Assignee,
-    co_handlers: Sequence[Assignee] = (),
-) -> asyncpg.Record:
-    """Record a routing and return the case row (locked by the upsert) with `has_deadlines`."""
-    return await conn.fetchrow(
-        """
-        WITH noted AS (
-        INSERT INTO sla_cases (case_id, street, community, category, priority, sla_class, submitted_at,
-                               round_started_at, attempt, assignee_kind, assignee_code, co_handlers)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11::jsonb)
-        ON CONFLICT (case_id) DO UPDATE SET
-            street = EXCLUDED.street,
-            community = EXCLUDED.community,
-            category = COALESCE(EXCLUDED.category, sla_cases.category),
-            priority = EXCLUDED.priority,
-            sla_class = EXCLUDED.sla_class,
-            submitted_at = COALESCE(sla_cases.submitted_at, EXCLUDED.submitted_at),
-            round_started_at = COALESCE(sla_cases.round_started_at, EXCLUDED.round_started_at),
-            attempt = GREATEST(sla_cases.attempt, EXCLUDED.attempt),
-            assignee_kind = EXCLUDED.assignee_kind,
-            assignee_code = EXCLUDED.assignee_code,
-            co_handlers = EXCLUDED.co_handlers,
-            updated_at = now()
-        RETURNING *
-        )
-        -- Sees this transaction's earlier writes: a first routing needs no second round trip.
-        SELECT noted.*, EXISTS (SELECT 1 FROM deadlines WHERE case_id = $1) AS has_deadlines FROM noted
-        """,
-        case_id,
-        street,
-        community,
-        category,
-        priority,
-        sla_class,
-        submitted_at,
-        attempt,
-        assignee.kind,
-        assignee.code,
-        orjson.dumps([c.model_dump() for c in co_handlers]).decode(),
-    )
-
-
-async def update_case(conn: asyncpg.Connection, *, case_id: str, **fields: Any) -> None:
-    """Set some of a case's columns."""
-    unknown = set(fields) - _CASE_FIELDS
-    if unknown:
-        raise ValueError(f"not case columns: {sorted(unknown)}")
-    names = list(fields)
-    assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
-    await conn.execute(
-        f"UPDATE sla_cases SET {assignments}, updated_at = now() WHERE case_id = $1",
-        case_id,
-        *(fields[n] for n in names),
-    )
-
-
-async def get_case(conn: Conn, *, case_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM sla_cases WHERE case_id = $1", case_id)
-
 
 # --- deadlines ----------------------------------------------------------------------------------
 
@@ -257,7 +138,7 @@ async def insert_deadlines(
 
 async def deadlines_view(conn: Conn, *, case_id: str) -> list[asyncpg.Record]:
     """A case's deadlines with what fired and the next firing, for the API."""
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         """
         SELECT d.*,
             (SELECT f.fired_at FROM firings f WHERE f.deadline_id = d.id AND f.step = 'breach') AS breached_at,
@@ -273,6 +154,7 @@ async def deadlines_view(conn: Conn, *, case_id: str) -> list[asyncpg.Record]:
         """,
         case_id,
     )
+    return rows
 
 
 # --- timers and firings -------------------------------------------------------------------------
@@ -310,7 +192,7 @@ async def insert_timers(conn: asyncpg.Connection, rows: Sequence[tuple[int, int,
 
 async def claim_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[asyncpg.Record]:
     """Take due timers (deleting them; other processes skip them) joined with their deadlines."""
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         """
         WITH due AS (
             DELETE FROM timers WHERE id IN (
@@ -325,6 +207,7 @@ async def claim_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> l
         now,
         limit,
     )
+    return rows
 
 
 async def record_firings(
@@ -353,74 +236,10 @@ async def record_firings(
 
 async def next_fire_at(conn: Conn) -> datetime | None:
     """The earliest armed timer's instant."""
-    return await conn.fetchval("SELECT min(fire_at) FROM timers")
+    at: datetime | None = await conn.fetchval("SELECT min(fire_at) FROM timers")
+    return at
 
 
-# --- rates --------------------------------------------------------------------------------------
-
-
-async def add_increments(conn: asyncpg.Connection, increments: Sequence[Increment]) -> None:
-    """Add counter increments (one statement; rows created on first use)."""
-    if not increments:
-        return
-    cols: dict[str, list[Any]] = {c: [] for c in ("dimension", "value", "street", "period", "bucket")}
-    counters: dict[str, list[int]] = {
-        c: [] for c in ("dispatched", "signed_in_time", "closed", "solved", "rated", "satisfied")
-    }
-    merged: dict[tuple[Any, ...], dict[str, int]] = {}
-    for inc in increments:
-        key = (inc.dimension, inc.value, inc.street, inc.period, inc.bucket)
-        slot = merged.setdefault(key, dict.fromkeys(counters, 0))
-        slot[inc.counter] += inc.amount
-    for key, amounts in merged.items():
-        for name, value in zip(cols, key, strict=True):
-            cols[name].append(value)
-        for name in counters:
-            counters[name].append(amounts[name])
-    await conn.execute(
-        """
-        INSERT INTO rate_counters AS r (dimension, value, street, period, bucket, dispatched, signed_in_time,
-                                        closed, solved, rated, satisfied)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::bigint[],
-                             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
-        ON CONFLICT (dimension, period, bucket, value, street) DO UPDATE SET
-            dispatched = r.dispatched + EXCLUDED.dispatched,
-            signed_in_time = r.signed_in_time + EXCLUDED.signed_in_time,
-            closed = r.closed + EXCLUDED.closed,
-            solved = r.solved + EXCLUDED.solved,
-            rated = r.rated + EXCLUDED.rated,
-            satisfied = r.satisfied + EXCLUDED.satisfied
-        """,
-        *cols.values(),
-        *counters.values(),
-    )
-
-
-async def rate_rows(
-    conn: Conn,
-    *,
-    dimension: str,
-    period: str,
-    first: date,
-    last: date,
-    street: str | None = None,
-    value: str | None = None,
-) -> list[asyncpg.Record]:
-    """Counters per (value, bucket) in [first, last], summed over streets unless one is given."""
-    return await conn.fetch(
-        """
-        SELECT value, bucket, sum(dispatched)::bigint AS dispatched, sum(signed_in_time)::bigint AS signed_in_time,
-               sum(closed)::bigint AS closed, sum(solved)::bigint AS solved, sum(rated)::bigint AS rated,
-               sum(satisfied)::bigint AS satisfied
-        FROM rate_counters
-        WHERE dimension = $1 AND period = $2 AND bucket BETWEEN $3 AND $4
-          AND ($5::text IS NULL OR street = $5) AND ($6::text IS NULL OR value = $6)
-        GROUP BY value, bucket ORDER BY value, bucket
-        """,
-        dimension,
-        period,
-        first,
-        last,
-        street,
-        value,
-    )
+async def notify_timers(conn: asyncpg.Connection, channel: str) -> None:
+    """Wake every timer loop (delivered on commit) because a timer may now be due sooner."""
+    await conn.execute("SELECT pg_notify($1, '')", channel)
