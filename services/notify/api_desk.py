@@ -15,9 +15,9 @@ from fastapi.responses import FileResponse
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.notify import api_cases
-from services.notify.api_dashboard import TYPES, content_security_policy, security_headers
+from services.notify.cases import api as api_cases
 from services.notify.deps import Runtime, settings_of
+from services.notify.pages.api import TYPES, content_security_policy, security_headers
 from shared.events.routing import DeclineReason
 from shared.http import ApiError, CurrentPrincipal
 

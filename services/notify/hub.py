@@ -12,18 +12,21 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-import asyncpg
 import orjson
 import structlog
 
 from services.notify.audience import Audience
 from services.notify.store import cases as store
+from services.notify.store.deliveries import Pool
 from shared.auth import Principal
 from shared.pg_listen import listen_forever
 from shared.retry import Backoff
+
+Row = Mapping[str, Any]  # a stream row as the store reads it
 
 log = structlog.get_logger(__name__)
 GAP_GRACE_SECONDS = 5.0
@@ -51,7 +54,7 @@ class Subscriber:
     not_after: float | None = None  # Unix time the stream must end by (its session's expiry)
     ended: str | None = None  # why the hub ended it: "slow", "revoked" or "expired"
 
-    def wants(self, row: asyncpg.Record, audience: Audience | None = None) -> bool:
+    def wants(self, row: Row, audience: Audience | None = None) -> bool:
         """Whether this client asked for the row and may see it (`audience` when already built)."""
         if self.case_id is not None and row["case_id"] != self.case_id:
             return False
@@ -68,14 +71,14 @@ class Frame:
     data: bytes
 
 
-def format_sse(row: asyncpg.Record) -> bytes:
+def format_sse(row: Row) -> bytes:
     """One SSE frame: the stream id (for Last-Event-ID), the CloudEvents type and the envelope."""
     envelope = row["envelope"]
     data = envelope if isinstance(envelope, str) else orjson.dumps(envelope).decode()
     return f"id: {row['id']}\nevent: {row['type']}\ndata: {data}\n\n".encode()
 
 
-def audience_of_row(row: asyncpg.Record) -> Audience:
+def audience_of_row(row: Row) -> Audience:
     """The audience a stream row was fanned out to."""
     return Audience(
         case_id=row["case_id"],
@@ -91,7 +94,7 @@ def audience_of_row(row: asyncpg.Record) -> Audience:
 class StreamHub:
     """Reads new stream rows and hands each to the subscribers allowed to see it."""
 
-    def __init__(self, *, pool: asyncpg.Pool, dsn: str, channel: str, poll_interval: float = 0.5) -> None:
+    def __init__(self, *, pool: Pool, dsn: str, channel: str, poll_interval: float = 0.5) -> None:
         self._pool = pool
         self._dsn = dsn
         self._channel = channel
@@ -222,7 +225,7 @@ class StreamHub:
             with contextlib.suppress(asyncio.QueueEmpty):
                 sub.queue.get_nowait()
 
-    def _dispatch(self, row: asyncpg.Record) -> None:
+    def _dispatch(self, row: Row) -> None:
         # Built and rendered once per row, not once per client: a thousand clients share them.
         audience = audience_of_row(row)
         frame: Frame | None = None

@@ -6,10 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api, api_cases, api_dashboard, api_deliveries, api_desk, handlers
-from services.notify.api_asyncapi import router as asyncapi_router
+from services.notify import api, api_desk, handlers
+from services.notify.asyncapi.api import router as asyncapi_router
+from services.notify.cases import api as cases_api
+from services.notify.deliveries import api as deliveries_api
 from services.notify.delivery import DeliveryWorker
 from services.notify.hub import StreamHub
+from services.notify.pages import api as pages_api
 from services.notify.runtime import NotifyExtras, NotifyRuntime, channel_env
 from services.notify.settings import NotifySettings
 from services.notify.subscriptions import api as subscriptions_api
@@ -59,9 +62,9 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None, resolver
         routers=[
             api.router,
             subscriptions_api.router,
-            api_deliveries.router,
-            api_cases.router,
-            api_dashboard.router,
+            deliveries_api.router,
+            cases_api.router,
+            pages_api.router,
             api_desk.router,
             asyncapi_router,
         ],

@@ -130,7 +130,7 @@ async def test_notify_serves_the_same_document() -> None:
     import httpx
     from fastapi import FastAPI
 
-    from services.notify.api_asyncapi import router
+    from services.notify.asyncapi.api import router
 
     app = FastAPI()
     app.include_router(router)

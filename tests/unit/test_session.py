@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 
-from services.notify.api_dashboard import ASSETS, content_security_policy
+from services.notify.pages.api import ASSETS, content_security_policy
 from shared.auth import hash_key
 from shared.session import sign_session, verify_session
 

@@ -11,10 +11,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
+from services.notify.deliveries import service_layer
 from services.notify.deps import Rt
-from services.notify.store import deliveries as store_delivery
-from shared.auth import Principal
-from shared.http import ApiError, CurrentPrincipal, require_roles
+from shared.http import CurrentPrincipal, require_roles
 
 router = APIRouter(prefix="/v1", tags=["deliveries"])
 DeliveryStatus = Literal["pending", "retrying", "delivering", "delivered", "failed"]
@@ -50,14 +49,6 @@ class DeliveryOut(BaseModel):
     attempt_log: list[AttemptOut] | None = None
 
 
-async def _own_subscription_ids(rt: Rt, principal: Principal) -> list[str] | None:
-    if principal.role == "admin":
-        return None
-    if not principal.key_id:
-        return []
-    return await store_delivery.owned_subscription_ids(rt.pool, owner_key_id=principal.key_id)
-
-
 @router.get("/deliveries", response_model=list[DeliveryOut], summary="Deliveries, newest first (yours; admin: all)")
 async def list_deliveries(
     rt: Rt,
@@ -68,28 +59,22 @@ async def list_deliveries(
     before: Annotated[int | None, Query(ge=1, description="page: ids below this")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryOut]:
-    ids = await _own_subscription_ids(rt, principal)
-    if subscription_id is not None:
-        ids = [subscription_id] if ids is None or subscription_id in ids else []
-    rows = await store_delivery.list_deliveries(
-        rt.pool, status=status, subscription_ids=ids, case_id=case_id, before_id=before, limit=limit
+    rows = await service_layer.list_deliveries(
+        rt.pool,
+        principal=principal,
+        status=status,
+        subscription_id=subscription_id,
+        case_id=case_id,
+        before=before,
+        limit=limit,
     )
-    return [DeliveryOut(**dict(r)) for r in rows]
-
-
-async def _visible(rt: Rt, principal: Principal, delivery_id: int) -> dict[str, object]:
-    row = await store_delivery.get_delivery(rt.pool, delivery_id=delivery_id)
-    ids = await _own_subscription_ids(rt, principal)
-    if row is None or (ids is not None and row["subscription_id"] not in ids):
-        raise ApiError(404, "not_found", f"no delivery {delivery_id}")
-    return dict(row)
+    return [DeliveryOut.model_validate(r) for r in rows]
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut, summary="One delivery with every attempt")
 async def get_delivery(delivery_id: Annotated[int, Path(ge=1)], rt: Rt, principal: CurrentPrincipal) -> DeliveryOut:
-    row = await _visible(rt, principal, delivery_id)
-    attempts = await store_delivery.attempts_of(rt.pool, delivery_id=delivery_id)
-    return DeliveryOut(**row, attempt_log=[AttemptOut(**dict(a)) for a in attempts])
+    row, attempts = await service_layer.visible(rt.pool, principal=principal, delivery_id=delivery_id)
+    return DeliveryOut.model_validate({**row, "attempt_log": [AttemptOut.model_validate(a) for a in attempts]})
 
 
 @router.post(
@@ -100,13 +85,8 @@ async def get_delivery(delivery_id: Annotated[int, Path(ge=1)], rt: Rt, principa
     dependencies=[require_roles("admin")],
 )
 async def replay(delivery_id: Annotated[int, Path(ge=1)], rt: Rt) -> DeliveryOut:
-    row = await store_delivery.replay(rt.pool, delivery_id=delivery_id, now=rt.clock.now())
-    if row is None:
-        existing = await store_delivery.get_delivery(rt.pool, delivery_id=delivery_id)
-        if existing is None:
-            raise ApiError(404, "not_found", f"no delivery {delivery_id}")
-        raise ApiError(409, "conflict", f"delivery {delivery_id} is {existing['status']}; only failed ones replay")
+    row = await service_layer.replay(rt.pool, delivery_id=delivery_id, now=rt.clock.now())
     worker = rt.extras.delivery_worker.get_or_none()
     if worker is not None:
         worker.wake()
-    return DeliveryOut(**dict(row))
+    return DeliveryOut.model_validate(row)

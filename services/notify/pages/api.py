@@ -11,13 +11,13 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
-from services.notify import api_session
 from services.notify.deps import Rt
+from services.notify.session import api as session_api
 from shared.http import ApiError
 
 router = APIRouter(tags=["dashboard"])
-router.include_router(api_session.router)
-ASSETS = Path(__file__).parent / "dashboard"
+router.include_router(session_api.router)
+ASSETS = Path(__file__).parent.parent / "dashboard"
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

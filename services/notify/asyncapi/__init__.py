@@ -1,0 +1,1 @@
+"""`GET /asyncapi.json`: the AsyncAPI document of every topic lastmeter writes."""

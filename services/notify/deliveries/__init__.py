@@ -1,0 +1,1 @@
+"""The delivery log and its replay."""

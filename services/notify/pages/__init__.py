@@ -1,0 +1,1 @@
+"""Serves the street office's dashboard page (its files live in services/notify/dashboard/)."""

@@ -1,0 +1,1 @@
+"""The dashboard's login: a staff key becomes a session cookie."""
