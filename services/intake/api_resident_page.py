@@ -26,6 +26,7 @@ TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
 SESSION_SECONDS = 8 * 3600
 # Who may use the page with a key: on behalf of a resident (hotline, grid workers) or to look.

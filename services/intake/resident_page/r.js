@@ -21,6 +21,14 @@
     node.append(...kids.filter((x) => x != null));
     return node;
   };
+  // A picture beside each category's words (the words are what a screen reader reads).
+  const ICONS = {
+    street_light_out: "light", water_outage: "drop", power_outage: "bolt", no_heating: "thermo", gas_smell: "flame",
+    sewer_blocked: "drop", elderly_canteen: "bowl", vegetable_shopping: "bowl", pupil_summer_activities: "people",
+    corridor_clutter: "house", neighbour_dispute: "people", empty_nest_care: "people", neighbour_watch: "people",
+    noise: "sound", illegal_construction: "house", food_safety: "health", community_health: "health",
+    tree_trimming: "tree", pothole: "road",
+  };
   const name = (list, code) => { const x = list.find((i) => i.code === code); return x ? (state.lang === "en" ? x.name_en : x.name) : code; };
   const when = (iso) => new Date(iso).toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN", { hour12: false, month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
   async function post(path, body) {
@@ -47,7 +55,9 @@
   function renderCategories() {
     const chosen = (document.querySelector("input[name=category]:checked") || {}).value ?? "";
     const tile = (code, label) => el("label", { class: "tile" },
-      el("input", { type: "radio", name: "category", value: code, checked: code === chosen }), el("span", { text: label }));
+      el("input", { type: "radio", name: "category", value: code, checked: code === chosen }),
+      el("img", { src: `/r/icon-${code ? ICONS[code] || "dots" : "pencil"}.svg`, alt: "", width: "40", height: "40" }),
+      el("span", { text: label }));
     $("categories").replaceChildren(...state.categories.map((c) => tile(c.code, name(state.categories, c.code))), tile("", t("notSure")));
   }
   function renderCommunities() {

@@ -24,7 +24,7 @@
     const item = (list || []).find((x) => x.code === code);
     return item ? (state.lang === "en" ? item.name_en : item.name) : code;
   };
-  const categoryName = (code) => (code ? named(state.config.categories, code) : t("unclassified"));
+  const categoryName = (code) => (code && code !== "unclassified" ? named(state.config.categories, code) : t("unclassified"));
   const communityName = (code) => named(state.config.communities, code);
   const assigneeName = (a) => {
     if (!a) return "–";
@@ -49,6 +49,7 @@
     document.title = `${t("brand")} · ${t("console")}`;
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
     document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+    setLive(state.liveMode || "offline"); // the stream's state, said in the new language
     if (state.config) { fillFilters(); renderAll(); }
   }
   function toggleLanguage() {
@@ -208,6 +209,7 @@
 
   // ---- live feed (SSE) ---------------------------------------------------------------------------
   function setLive(mode) {
+    state.liveMode = mode;
     $("live").className = `live ${mode === "live" ? "on" : "off"}`;
     $("live-text").textContent = t(mode);
   }

@@ -14,7 +14,7 @@ window.LM_PLAN = (() => {
       x.open += 1; x.counts[s] = (x.counts[s] || 0) + 1;
       if (RANK[s] > RANK[x.worst]) x.worst = s;
     }
-    const W = 560, H = 300, P = 50;
+    const W = 420, H = 250, P = 44;
     const lats = centres.map((c) => c.lat), lons = centres.map((c) => c.lon);
     const [la0, la1, lo0, lo1] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
     const k = Math.cos(((la0 + la1) / 2) * Math.PI / 180);
