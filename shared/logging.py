@@ -8,6 +8,20 @@ import sys
 import structlog
 
 
+class _CurrentStderr:
+    """sys.stderr as it is at each write, not as it was when logging was configured.
+
+    Loggers are cached on first use; one cached while sys.stderr was a replaced stream (a test's
+    capture, since closed) would otherwise raise on every later line and kill the task logging it.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(*, service: str, level: str = "INFO", json: bool | None = None) -> None:
     """Set up structlog and the stdlib root logger for one service process."""
     use_json = (not sys.stderr.isatty()) if json is None else json
@@ -30,7 +44,7 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool | None = 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()
