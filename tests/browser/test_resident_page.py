@@ -106,3 +106,7 @@ async def test_a_grid_worker_files_on_behalf_and_may_force_a_new_case(
         )
     descriptions = [c["description"] for c in resp.json()["items"]]
     assert "金融街6号楼路灯不亮，另一根灯杆" in descriptions
+    # Leaving ends the session: the page is anonymous again and the API no longer knows the caller.
+    await page.click("#leave")
+    await page.wait_for_selector("#staff-banner[hidden]", state="attached")
+    assert await page.evaluate(f"fetch('/v1/cases/{first['case_id']}').then(r => r.status)") == 401

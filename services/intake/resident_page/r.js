@@ -72,6 +72,7 @@
     if (staff) $("staff-banner").textContent = t("staffAs", { who: p.name || p.role });
     $("staff-login").hidden = !!staff;
     $("force-row").hidden = !(p && p.role === "grid_worker");
+    $("leave").hidden = !p;
   }
   function fieldError(id, message) { $(`${id}-error`).textContent = message || ""; $(id).setAttribute("aria-invalid", message ? "true" : "false"); }
   async function submitNeed(ev) {
@@ -200,6 +201,14 @@
   $("need-form").addEventListener("submit", submitNeed);
   $("staff-form").addEventListener("submit", staffLogin);
   $("callback-form").addEventListener("submit", submitCallback);
+  // Leaving ends the session (a shared phone or the hotline's desk): the next person starts afresh.
+  $("leave").addEventListener("click", async () => {
+    await fetch("/v1/session/resident/logout", { method: "POST", credentials: "same-origin", headers: CSRF }).catch(() => {});
+    clearInterval(state.poll);
+    state.principal = null; state.caseId = null; state.view = null;
+    $("saved").hidden = true; $("callback-done").hidden = true;
+    renderStaff(); show("form"); $("form-title").focus();
+  });
   $("new-need").addEventListener("click", () => { clearInterval(state.poll); state.view = null; $("callback-done").hidden = true; show("form"); $("description").focus(); });
   $("copy").addEventListener("click", () => { navigator.clipboard?.writeText($("my-link").href).then(() => { $("copy").textContent = t("copied"); }).catch(() => {}); });
   start();
