@@ -5,48 +5,17 @@ Owners list their own key's deliveries; operators replay failed ones.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
 
 from services.notify.deliveries import service_layer
+from services.notify.deliveries.models import AttemptOut, DeliveryOut
 from services.notify.deps import Rt
 from shared.http import CurrentPrincipal, require_roles
 
 router = APIRouter(prefix="/v1", tags=["deliveries"])
 DeliveryStatus = Literal["pending", "retrying", "delivering", "delivered", "failed"]
-
-
-class AttemptOut(BaseModel):
-    attempt: int
-    started_at: datetime
-    duration_ms: int
-    outcome: str
-    status_code: int | None
-    error: str | None
-
-
-class DeliveryOut(BaseModel):
-    """One subscription x event. `failed` is the dead letter: retries ran out (or it cannot be sent)."""
-
-    id: int
-    subscription_id: str
-    event_id: str
-    case_id: str
-    event_type: str
-    channel: str
-    destination: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    created_at: datetime
-    retry_from: datetime
-    delivered_at: datetime | None
-    last_error: str | None
-    last_status: int | None
-    attempt_log: list[AttemptOut] | None = None
 
 
 @router.get("/deliveries", response_model=list[DeliveryOut], summary="Deliveries, newest first (yours; admin: all)")

@@ -12,6 +12,7 @@ import orjson
 
 from services.notify.audience import Audience
 from services.notify.projection import CaseState
+from services.notify.store import fetch_all
 from shared.events import Assignee
 
 
@@ -235,11 +236,13 @@ STREAM_COLUMNS = "id, case_id, type, street, department, team, co_departments, c
 async def stream_after(
     conn: asyncpg.Connection | asyncpg.Pool, *, after_id: int, limit: int = 1000
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {STREAM_COLUMNS} FROM stream WHERE id > $1 ORDER BY id LIMIT $2", after_id, limit)
+    return await fetch_all(
+        conn, f"SELECT {STREAM_COLUMNS} FROM stream WHERE id > $1 ORDER BY id LIMIT $2", after_id, limit
+    )
 
 
 async def stream_ids(conn: asyncpg.Connection | asyncpg.Pool, *, ids: list[int]) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {STREAM_COLUMNS} FROM stream WHERE id = ANY($1::bigint[]) ORDER BY id", ids)
+    return await fetch_all(conn, f"SELECT {STREAM_COLUMNS} FROM stream WHERE id = ANY($1::bigint[]) ORDER BY id", ids)
 
 
 async def max_stream_id(conn: asyncpg.Connection | asyncpg.Pool) -> int:

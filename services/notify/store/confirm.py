@@ -45,9 +45,10 @@ async def codes_sent_since(conn: asyncpg.Pool | asyncpg.Connection, *, target_ha
 async def oldest_send_since(
     conn: asyncpg.Pool | asyncpg.Connection, *, target_hash: str, since: datetime
 ) -> datetime | None:
-    return await conn.fetchval(
+    oldest: datetime | None = await conn.fetchval(
         "SELECT min(sent_at) FROM confirmation_sends WHERE target_hash = $1 AND sent_at > $2", target_hash, since
     )
+    return oldest
 
 
 async def record_code(

@@ -11,6 +11,7 @@ import asyncpg
 
 from services.notify.audience import Audience
 from services.notify.channels import Outcome, channel_of
+from services.notify.store import fetch_all
 from services.notify.subscriptions.rules import owner_principal, wants_type
 
 Pool: TypeAlias = asyncpg.Pool
@@ -41,8 +42,11 @@ async def get_subscription(conn: Conn, *, subscription_id: str) -> asyncpg.Recor
 async def list_subscriptions(conn: Conn, *, owner_key_id: str | None) -> list[asyncpg.Record]:
     """Active subscriptions; only those of the credential `owner_key_id` when given (None: all, for admin)."""
     if owner_key_id is None:
-        return await conn.fetch(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE active ORDER BY created_at")
-    return await conn.fetch(
+        return await fetch_all(
+            conn, f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE active ORDER BY created_at"
+        )
+    return await fetch_all(
+        conn,
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE active AND owner_key_id = $1 ORDER BY created_at",
         owner_key_id,
     )
@@ -108,9 +112,10 @@ async def deactivate_owned_by(pool: asyncpg.Pool, *, owner_key_ids: Sequence[str
 
 async def active_subscriptions(conn: Conn) -> list[asyncpg.Record]:
     """Every subscription that may receive events: active and confirmed (read once per consumer batch)."""
-    return await conn.fetch(
+    return await fetch_all(
+        conn,
         "SELECT id, owner_role, owner_scope, owner_case, channel, target, event_types, scope_kind, scope_code "
-        "FROM subscriptions WHERE active AND confirmed_at IS NOT NULL AND owner_key_id IS NOT NULL"
+        "FROM subscriptions WHERE active AND confirmed_at IS NOT NULL AND owner_key_id IS NOT NULL",
     )
 
 
@@ -119,7 +124,7 @@ def _in_scope(row: asyncpg.Record, audience: Audience) -> bool:
     if kind == "all":
         return True
     if kind == "street":
-        return code == (audience.street or "")
+        return str(code) == (audience.street or "")
     if kind == "department":
         return code in audience.departments
     if kind == "team":
@@ -188,7 +193,8 @@ async def claim_due(
     conn: Conn, *, now: datetime, lease: timedelta, limit: int, busy: Sequence[str]
 ) -> list[asyncpg.Record]:
     """Lease due deliveries (and ones whose lease expired), skipping saturated destinations."""
-    return await conn.fetch(
+    return await fetch_all(
+        conn,
         "WITH due AS (SELECT id FROM deliveries WHERE "
         "((status IN ('pending', 'retrying') AND next_attempt_at <= $1) "
         "OR (status = 'delivering' AND lease_until < $1)) "
@@ -263,7 +269,8 @@ async def list_deliveries(
     limit: int,
 ) -> list[asyncpg.Record]:
     """Newest first; `subscription_ids` limits to those subscriptions (None: all)."""
-    return await conn.fetch(
+    return await fetch_all(
+        conn,
         f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE ($1::text IS NULL OR status = $1) "
         "AND ($2::text[] IS NULL OR subscription_id = ANY($2::text[])) AND ($3::text IS NULL OR case_id = $3) "
         "AND ($4::bigint IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
@@ -280,7 +287,8 @@ async def get_delivery(conn: Conn, *, delivery_id: int) -> asyncpg.Record | None
 
 
 async def attempts_of(conn: Conn, *, delivery_id: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    return await fetch_all(
+        conn,
         "SELECT attempt, started_at, duration_ms, outcome, status_code, error "
         "FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id",
         delivery_id,
@@ -298,8 +306,8 @@ async def replay(conn: Conn, *, delivery_id: int, now: datetime) -> asyncpg.Reco
 
 
 async def sms_messages(conn: Conn, *, limit: int = 100) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, phone, body, delivery_id, sent_at FROM sms_messages ORDER BY id DESC LIMIT $1", limit
+    return await fetch_all(
+        conn, "SELECT id, phone, body, delivery_id, sent_at FROM sms_messages ORDER BY id DESC LIMIT $1", limit
     )
 
 

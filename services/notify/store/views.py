@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from services.notify.store import fetch_all
 from services.notify.store.cases import STREAM_COLUMNS
 from shared.auth import Principal
 
@@ -104,7 +105,8 @@ async def overview(conn: asyncpg.Pool, *, where: Where) -> dict[str, Any]:
 async def demand(conn: asyncpg.Pool, *, where: Where, since: datetime, zone: str) -> list[asyncpg.Record]:
     """Cases submitted per local day and category since `since`."""
     n = len(where.args)
-    return await conn.fetch(
+    return await fetch_all(
+        conn,
         f"SELECT (submitted_at AT TIME ZONE ${n + 2})::date AS day, COALESCE(category, '') AS category, "
         f"count(*) AS n FROM cases WHERE submitted_at >= ${n + 1} AND {where.sql()} GROUP BY 1, 2 ORDER BY 1",
         *where.args,
@@ -124,9 +126,53 @@ async def open_by_category(conn: asyncpg.Pool, *, where: Where) -> dict[str, int
 
 async def stream_between(conn: asyncpg.Pool, *, after_id: int, until_id: int, limit: int) -> list[asyncpg.Record]:
     """Stream rows with `after_id < id <= until_id`, oldest first, at most `limit` of them (a replay)."""
-    return await conn.fetch(
+    return await fetch_all(
+        conn,
         f"SELECT {STREAM_COLUMNS} FROM stream WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
         after_id,
         until_id,
         limit,
     )
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """The dashboard's filters, already checked against the catalogue; None/empty = no filter."""
+
+    state: str = "all"  # open | closed | all
+    category: str | None = None  # a code, or "unclassified"
+    community: str | None = None
+    assignee_kind: str = ""  # with assignee_code: exactly that owner; empty: the code as lead or co-handler
+    assignee_code: str | None = None
+    sla_state: str | None = None
+    escalated: bool | None = None
+    status: str | None = None
+    q: str | None = None
+    case_id: str | None = None
+
+
+def add_filter(where: Where, f: CaseFilter) -> None:
+    """The WHERE clauses of one filter (every value a parameter)."""
+    if f.state != "all":
+        where.add("is_open" if f.state == "open" else "NOT is_open")
+    if f.category:
+        where.add("category IS NULL" if f.category == "unclassified" else f"category = {where.param(f.category)}")
+    if f.community:
+        where.add(f"community = {where.param(f.community)}")
+    if f.assignee_code is not None:
+        p = where.param(f.assignee_code)
+        if f.assignee_kind:
+            where.add(f"assignee_kind = {where.param(f.assignee_kind)} AND assignee_code = {p}")
+        else:
+            where.add(f"(assignee_code = {p} OR {p} = ANY(co_departments) OR {p} = ANY(co_teams))")
+    if f.sla_state:
+        where.add(f"sla_state = {where.param(f.sla_state)}")
+    if f.escalated is not None:
+        where.add("escalation IS NOT NULL" if f.escalated else "escalation IS NULL")
+    if f.status:
+        where.add(f"status = {where.param(f.status)}")
+    if f.q:
+        p = where.param(f"%{f.q.replace('%', '').replace('_', '')}%")
+        where.add(f"(description ILIKE {p} OR case_id ILIKE {p})")
+    if f.case_id is not None:
+        where.add(f"case_id = {where.param(f.case_id)}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from services.notify.audience import Audience
 from shared.auth import Principal
@@ -84,10 +85,10 @@ def wants_type(filters: Sequence[str], event_type: str) -> bool:
     return any(event_type.startswith(f[:-1]) if f.endswith("*") else event_type == f for f in filters)
 
 
-def owner_principal(row: dict[str, object]) -> Principal:
+def owner_principal(row: Mapping[str, Any]) -> Principal:
     """The principal a subscription was created by; deliveries never exceed what it may see."""
     return Principal(
-        role=row["owner_role"],  # type: ignore[arg-type]
-        scope=row["owner_scope"],  # type: ignore[arg-type]
-        case_id=row["owner_case"],  # type: ignore[arg-type]
+        role=row["owner_role"],
+        scope=row["owner_scope"],
+        case_id=row["owner_case"],
     )
