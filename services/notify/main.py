@@ -6,15 +6,16 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api, api_desk, handlers
+from services.notify import api_desk, handlers
 from services.notify.asyncapi.api import router as asyncapi_router
 from services.notify.cases import api as cases_api
 from services.notify.deliveries import api as deliveries_api
 from services.notify.delivery import DeliveryWorker
-from services.notify.hub import StreamHub
 from services.notify.pages import api as pages_api
 from services.notify.runtime import NotifyExtras, NotifyRuntime, channel_env
 from services.notify.settings import NotifySettings
+from services.notify.stream import api as stream_api
+from services.notify.stream.hub import StreamHub
 from services.notify.subscriptions import api as subscriptions_api
 from services.notify.urlguard import Resolver, system_resolver
 from shared.clock import Clock
@@ -25,7 +26,7 @@ async def start_hub(rt: NotifyRuntime) -> None:
     """Background task: this process's stream hub, made once the pool exists."""
     hub = StreamHub(pool=rt.pool, dsn=rt.settings.database_url, channel=handlers.stream_channel(rt.settings))
     rt.extras.hub.set(hub)
-    await api.run_hub(rt)
+    await stream_api.run_hub(rt)
 
 
 async def start_deliveries(rt: NotifyRuntime) -> None:
@@ -60,7 +61,7 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None, resolver
         description="Fans every case update out to audience topics, SSE, webhooks, e-mail and SMS; "
         "serves the street office's live dashboard at /dashboard.",
         routers=[
-            api.router,
+            stream_api.router,
             subscriptions_api.router,
             deliveries_api.router,
             cases_api.router,

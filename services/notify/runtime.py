@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from services.notify.channels import ChannelEnv
 from services.notify.delivery import DeliveryWorker
-from services.notify.hub import StreamHub
 from services.notify.settings import NotifySettings
 from services.notify.store import deliveries as store_delivery
+from services.notify.stream.hub import StreamHub
 from services.notify.urlguard import Resolver
 from shared.runtime import Late
 from shared.service import ServiceRuntime

@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.notify.hub import StreamHub
 from services.notify.main import create_app
 from services.notify.settings import NotifySettings
+from services.notify.stream.hub import StreamHub
 from shared.session import SESSION_COOKIE
 from tests.helpers import bearer, eventually
 from tests.integration.test_notify_session import CSRF, new_key, revoke

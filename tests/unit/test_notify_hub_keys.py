@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 import pytest
 
-from services.notify.hub import StreamHub, TooManyStreams
+from services.notify.stream.hub import StreamHub, TooManyStreams
 from shared.auth import Principal
 
 

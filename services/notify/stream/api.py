@@ -18,9 +18,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.notify.deps import Rt
-from services.notify.hub import TooManyStreams, format_sse
 from services.notify.runtime import NotifyRuntime
-from services.notify.store import views as store_views
+from services.notify.stream import service_layer
+from services.notify.stream.hub import TooManyStreams, format_sse
 from shared.events import known_types
 from shared.http import ApiError, CurrentPrincipal, field_error
 
@@ -106,9 +106,7 @@ async def stream(
                 if live_from - resume_from > max_rows:
                     yield resync_frame(live_from, reason=f"more than {max_rows} events were missed")
                 else:
-                    rows = await store_views.stream_between(
-                        rt.pool, after_id=resume_from, until_id=live_from, limit=max_rows
-                    )
+                    rows = await service_layer.missed(rt.pool, after_id=resume_from, until_id=live_from, limit=max_rows)
                     for row in rows:
                         if sub.wants(row):
                             sent.add(row["id"])
