@@ -7,7 +7,6 @@ counts: submitted, routed, armed, notified, dead-lettered, lost (must be 0), dou
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -129,7 +128,7 @@ async def read_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, dict[
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
-        group_id=f"chaos-check-{uuid.uuid4().hex}",
+        group_id=None,  # no group to join: every partition at once, so a slow join cannot end the read early
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         fetch_max_wait_ms=50,
