@@ -66,7 +66,7 @@ lock:
 	@echo "· locks written to requirements/; the next make installs them"
 
 # mypy --strict covers these; a service joins (one word) in the commit that makes it pass (docs/architecture.md).
-MYPY_PATHS := shared
+MYPY_PATHS := shared services
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(RUFF_PATHS)

@@ -72,7 +72,7 @@ PUBLIC: dict[Op, str] = {
     Op("notify", "GET", "/asyncapi.json"): "the AsyncAPI description of the topics, no data",
     Op("notify", "POST", "/v1/session"): "the dashboard's login: a staff key in the body becomes a session cookie",
     Op("notify", "POST", "/v1/session/logout"): "clears the caller's own session cookie",
-    Op("intake", "POST", "/v1/session/resident"): "the residents' page login: a token or key in the body becomes a session",
+    Op("intake", "POST", "/v1/session/resident"): "residents' page login: a token or key in the body becomes a session",
     Op("intake", "POST", "/v1/session/resident/logout"): "clears the caller's own session cookie",
 }
 # Public documents about the API itself: their keys are schema words, so only their content is checked.
