@@ -6,13 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import api_resident_page, handlers
+from services.intake import handlers
 from services.intake.deps import deps_of, uow_of
 from services.intake.feedback import api as feedback_api
 from services.intake.limits import Limiters
 from services.intake.needs import api as needs_api
 from services.intake.needs.group_commit import SubmissionGroups
 from services.intake.open311 import api as open311_api
+from services.intake.resident import api as resident_api
 from services.intake.runtime import IntakeExtras, IntakeRuntime
 from services.intake.settings import IntakeSettings
 from services.intake.survey import api as survey_api
@@ -37,7 +38,7 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
             feedback_api.router,
             survey_api.router,
             open311_api.router,
-            api_resident_page.router,
+            resident_api.router,
         ],
         body_limits={survey_api.PATH: settings.survey_max_bytes},
         description="Needs in (native API, Open311 GeoReport v2, survey files), status and callbacks out.",

@@ -7,14 +7,11 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from services.notify.runtime import NotifyRuntime, channel_env
-from services.notify.settings import NotifySettings
 from services.notify.subscriptions.service_layer import SubscriptionDeps
 from shared.service import current_runtime
 from shared.uow import PgUnitOfWork
 
 Rt = Annotated[NotifyRuntime, Depends(current_runtime)]
-# deprecated: remove once api_desk.py uses Rt (the workbench engineer's file still imports this name).
-Runtime = Rt
 
 
 def _connection(conn: Any) -> Any:
@@ -33,8 +30,3 @@ def subscription_deps(rt: Rt) -> SubscriptionDeps:
 
 
 Subscriptions = Annotated[SubscriptionDeps, Depends(subscription_deps)]
-
-
-def settings_of(rt: NotifyRuntime) -> NotifySettings:
-    """deprecated: remove once api_desk.py reads `rt.settings` (already typed as notify's)."""
-    return rt.settings

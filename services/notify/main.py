@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api_desk, handlers
+from services.notify import handlers
 from services.notify.asyncapi.api import router as asyncapi_router
 from services.notify.cases import api as cases_api
 from services.notify.deliveries import api as deliveries_api
@@ -18,6 +18,7 @@ from services.notify.stream import api as stream_api
 from services.notify.stream.hub import StreamHub
 from services.notify.subscriptions import api as subscriptions_api
 from services.notify.urlguard import Resolver, system_resolver
+from services.notify.workbench import api as workbench_api
 from shared.clock import Clock
 from shared.service import ServiceRuntime, build_app
 
@@ -66,7 +67,7 @@ def create_app(settings: NotifySettings, *, clock: Clock | None = None, resolver
             deliveries_api.router,
             cases_api.router,
             pages_api.router,
-            api_desk.router,
+            workbench_api.router,
             asyncapi_router,
         ],
     )

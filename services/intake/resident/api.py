@@ -1,4 +1,4 @@
-"""The residents' page `/r` (static files from `resident_page/`) and its login.
+"""The residents' page `/r` (static files from `services/intake/resident_page/`) and its login routes.
 
 A resident opens `/r#t=<token>`: the fragment never reaches a server; the page POSTs the token once
 to `/v1/session/resident` and gets the shared HttpOnly session cookie, which opens only that token's
@@ -11,26 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import segno
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
 
+from services.intake.deps import Rt
+from services.intake.resident.models import Credential
+from services.intake.resident.service_layer import SESSION_SECONDS, open_session, qr_data_uri, reopen_link
 from shared.http import ApiError
-from shared.service import Runtime
-from shared.session import CSRF_HEADER, SESSION_COOKIE, sign_session
+from shared.session import CSRF_HEADER, SESSION_COOKIE
 
 router = APIRouter(tags=["resident page"])
-ASSETS = Path(__file__).parent / "resident_page"
+ASSETS = Path(__file__).parent.parent / "resident_page"
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-SESSION_SECONDS = 8 * 3600
-# Who may use the page with a key: on behalf of a resident (hotline, grid workers) or to look.
-STAFF_ROLES = frozenset({"grid_worker", "street_office", "admin"})
 HEADERS = {
     "Content-Security-Policy": "; ".join(
         (
@@ -50,12 +47,6 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-cache",
 }
-
-
-class Credential(BaseModel):
-    """A resident's access token or a staff key, sent once in the body (never in a URL)."""
-
-    credential: str = Field(min_length=1, max_length=200)
 
 
 @router.get("/r", include_in_schema=False)
@@ -86,11 +77,6 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or forwarded == "https"
 
 
-def reopen_link(request: Request, token: str) -> str:
-    """The resident's own link: the token in the fragment, which browsers never send to a server."""
-    return f"{str(request.base_url).rstrip('/')}/r#t={token}"
-
-
 @router.post(
     "/v1/session/resident", summary="Open the residents' page: a resident token or staff key becomes a session"
 )
@@ -98,32 +84,28 @@ async def login(
     body: Credential,
     request: Request,
     response: Response,
-    rt: Runtime,
+    rt: Rt,
     csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None,
 ) -> dict[str, Any]:
     _csrf(csrf)
     credential = body.credential.strip()
-    principal = await rt.keys.authenticate(credential)
-    if principal is None or principal.key_id is None:
+    opened = await open_session(
+        rt.keys,
+        credential=credential,
+        secret=rt.settings.token_secret.get_secret_value(),
+        now=rt.clock.now().timestamp(),
+    )
+    if opened is None:
         raise ApiError(
             401,
             "unauthorized",
             "unknown, expired or revoked link or key",
             fields=[{"field": "credential", "message": "not valid"}],
         )
-    if principal.role != "resident" and principal.role not in STAFF_ROLES:
-        raise ApiError(
-            403,
-            "forbidden",
-            "this page is for residents, hotline operators and grid workers",
-            fields=[{"field": "credential", "message": f"a {principal.role} key"}],
-        )
-    now = rt.clock.now().timestamp()
-    secret = rt.settings.token_secret.get_secret_value()
-    value = sign_session(principal.key_id, secret=secret, now=now, ttl_seconds=SESSION_SECONDS)
+    principal = opened.principal
     response.set_cookie(
         SESSION_COOKIE,
-        value,
+        opened.cookie,
         max_age=SESSION_SECONDS,
         path="/",
         httponly=True,
@@ -133,9 +115,8 @@ async def login(
     response.headers["Cache-Control"] = "no-store"
     answer: dict[str, Any] = {"principal": {"role": principal.role, "scope": principal.scope, "name": principal.name}}
     if principal.role == "resident":
-        qr = segno.make(reopen_link(request, credential), error="m")
         answer["case_id"] = principal.case_id
-        answer["qr"] = qr.svg_data_uri(scale=6, border=2, dark="#000", light="#fff")
+        answer["qr"] = qr_data_uri(reopen_link(str(request.base_url), credential))
     return answer
 
 
