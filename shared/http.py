@@ -293,3 +293,35 @@ def require_roles(*roles: Role) -> Any:
         return principal
 
     return Depends(_check)
+
+
+def require_csrf_header(value: str | None) -> None:
+    """403 naming the header unless a cookie-authenticated change carries `X-Lastmeter-CSRF: 1`."""
+    if value != "1":
+        raise ApiError(
+            403,
+            "forbidden",
+            f"send the header '{CSRF_HEADER}: 1' with this request",
+            fields=[{"field": CSRF_HEADER, "message": "missing"}],
+        )
+
+
+def request_is_https(request: Request, configured: bool | None = None) -> bool:
+    """Whether the browser reached us over TLS (directly or through a proxy saying so), unless configured."""
+    if configured is not None:
+        return configured
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
+def set_session_cookie(response: Response, value: str, *, max_age: int, secure: bool) -> None:
+    """The one session cookie every page uses: HttpOnly, SameSite=Strict, the whole site, never cached."""
+    response.set_cookie(
+        SESSION_COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="strict", secure=secure
+    )
+    response.headers["Cache-Control"] = "no-store"
+
+
+def clear_session_cookie(response: Response, *, secure: bool) -> None:
+    """Log out: the browser forgets the session cookie."""
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure)

@@ -11,13 +11,13 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -25,8 +25,9 @@ from shared.auth import KeyStore
 from shared.catalogue import Catalogue, load_catalogue
 from shared.catalogue_sync import follow_catalogue, latest_stored
 from shared.clock import Clock, SystemClock
-from shared.consumer import ConsumerSpec, EventConsumer
+from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
+from shared.handlers import ConsumerSpec
 from shared.http import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
 from shared.kafka import make_producer
 from shared.logging import configure_logging
@@ -43,7 +44,6 @@ ExtrasT = TypeVar("ExtrasT")
 # Extra background work a service runs beside its consumers (e.g. SLA timers); gets the runtime.
 BackgroundTask = Callable[["ServiceRuntime[Any, Any]"], Awaitable[None]]
 # What a runtime built the old way (without extras=) holds as `extras`.
-_NO_EXTRAS: Any = None
 AUTH_MIGRATIONS = Path(__file__).parent / "auth_migrations"
 # Each shutdown step (background tasks, consumers, producer, pool) gets this long, then is abandoned.
 STOP_STEP_SECONDS = 1.5
@@ -57,8 +57,7 @@ class ServiceRuntime(Generic[SettingsT, ExtrasT]):
         settings: SettingsT,
         *,
         migrations: Path | None,
-        # deprecated: remove the default once every service passes extras= (NoExtras() when it has none).
-        extras: ExtrasT = _NO_EXTRAS,
+        extras: ExtrasT,
         consumers: Sequence[ConsumerSpec[Any]] = (),
         background: Sequence[BackgroundTask] = (),
         clock: Clock | None = None,
@@ -74,8 +73,6 @@ class ServiceRuntime(Generic[SettingsT, ExtrasT]):
         self._background = list(background)
         self._tasks: list[asyncio.Task[None]] = []
         self.consumers: list[EventConsumer] = []
-        # deprecated: remove once every service uses extras (string-keyed singletons).
-        self.state: dict[str, Any] = {}
         self.pool: asyncpg.Pool
         self.keys: KeyStore
         self.producer: AIOKafkaProducer
@@ -197,10 +194,6 @@ async def current_runtime(request: Request) -> ServiceRuntime[Any, Any]:
     """
     runtime: ServiceRuntime[Any, Any] = request.app.state.runtime
     return runtime
-
-
-# deprecated: remove once every service declares its own typed `Rt` in deps.py.
-Runtime = Annotated[ServiceRuntime[Any, Any], Depends(current_runtime)]
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, TypeAlias
 
 from services.intake.store import PgStatusStore, StatusStore
-from shared.consumer import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
 from shared.events import CloudEvent, EventData, PoisonMessage
 from shared.events.routing import (
     ArbitrationRequested,
@@ -25,6 +24,7 @@ from shared.events.routing import (
 )
 from shared.events.sla import DeadlineArmed
 from shared.events.status import WORK_EVENTS, status_change
+from shared.handlers import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
 from shared.topics import ROUTING_EVENTS, SLA_EVENTS
 
 if TYPE_CHECKING:

@@ -22,10 +22,10 @@ from services.notify.settings import NotifySettings
 from services.notify.store.cases import StreamEntry
 from services.notify.store.deliveries import NewDelivery, deliveries_for
 from services.notify.store.fanout import FanoutStore, PgFanoutStore
-from shared.consumer import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
 from shared.events import CloudEvent, EventData, known_types, parse_event
 from shared.events.intake import DuplicateLinked
 from shared.events.routing import CatalogueChanged
+from shared.handlers import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
 from shared.topics import CASE_EVENT_TOPICS
 
 

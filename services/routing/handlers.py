@@ -12,9 +12,9 @@ from services.routing.cases.service_layer.dispatch import Tx
 from services.routing.cases.store import CaseStore
 from services.routing.runtime import RoutingRuntime
 from shared.catalogue import Catalogue
-from shared.consumer import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
 from shared.events import CloudEvent, EventData
 from shared.events.intake import FeedbackReceived, NeedSubmitted
+from shared.handlers import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
 from shared.topics import INTAKE_EVENTS
 
 # One consumer, so a case's need and feedback stay in order; its name is the consumer group's suffix.

@@ -10,7 +10,6 @@ from services.sla.clocks import Change, Deadline
 from services.sla.pending import PendingWrites
 from services.sla.rates import SATISFIED, Counter
 from services.sla.service_layer import SlaDeps, apply_changes, count, facts_of, write_pending
-from shared.consumer import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
 from shared.events import CloudEvent, PoisonMessage
 from shared.events.intake import FeedbackReceived, NeedSubmitted
 from shared.events.routing import (
@@ -25,6 +24,7 @@ from shared.events.routing import (
     CaseSigned,
     PriorityChanged,
 )
+from shared.handlers import ConsumerSpec, HandlerContext, HandlerTable, handler_spec
 from shared.topics import INTAKE_EVENTS, ROUTING_EVENTS, SLA_EVENTS
 
 if TYPE_CHECKING:

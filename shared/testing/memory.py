@@ -13,8 +13,8 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from shared.clock import Clock, ManualClock
-from shared.consumer import HandlerContext
 from shared.events import CloudEvent
+from shared.handlers import HandlerContext
 from shared.outbox import Outbox, OutgoingMessage
 
 StoreT = TypeVar("StoreT")

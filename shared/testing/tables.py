@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, get_type_hints
 
-from shared.consumer import HandlerTable
+from shared.handlers import HandlerTable
 
 
 def mismatched_handlers(table: HandlerTable[Any]) -> list[str]:

@@ -13,10 +13,11 @@ from aiokafka import ConsumerRecord
 from services.routing.main import create_app as create_routing
 from services.routing.settings import RoutingSettings
 from shared.clock import SystemClock
-from shared.consumer import ConsumerSpec, EventConsumer, HandlerContext
+from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
 from shared.events import CloudEvent, PoisonMessage, make_event
 from shared.events.intake import NeedSubmitted
+from shared.handlers import ConsumerSpec, HandlerContext
 from shared.outbox import Outbox
 from shared.topics import INTAKE_EVENTS
 from tests.helpers import consumer_record, serving
@@ -46,15 +47,15 @@ class Recorder:
 
     async def prepare(self, ctx: HandlerContext, events: Sequence[tuple[CloudEvent, Any]]) -> None:
         self.units.append([envelope.subject for envelope, _ in events])
-        ctx.batch["seen"] = []
+        ctx.scratch("seen", list)
 
     async def handle(self, ctx: HandlerContext, envelope: CloudEvent, payload: Any) -> None:
         if envelope.subject == "case-poison":
             raise PoisonMessage("unknown-case", "no such case")
-        ctx.batch["seen"].append(envelope.subject)
+        ctx.scratch("seen", list).append(envelope.subject)
 
     async def flush(self, ctx: HandlerContext) -> None:
-        await ctx.conn.execute("INSERT INTO effects (case_id) SELECT unnest($1::text[])", ctx.batch["seen"])
+        await ctx.conn.execute("INSERT INTO effects (case_id) SELECT unnest($1::text[])", ctx.scratch("seen", list))
 
 
 async def test_prepare_and_flush_bracket_a_batch_and_each_event_when_redone_carefully(
@@ -70,6 +71,7 @@ async def test_prepare_and_flush_bracket_a_batch_and_each_event_when_redone_care
             name="hooks",
             topics=["intake.events"],
             handlers={NeedSubmitted: recorder.handle},
+            deps=None,
             prepare=recorder.prepare,
             flush=recorder.flush,
         )

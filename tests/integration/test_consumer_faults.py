@@ -17,10 +17,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.clock import SystemClock
-from shared.consumer import ConsumerSpec, EventConsumer, HandlerContext
+from shared.consumer import EventConsumer
 from shared.db import create_pool, migrate
 from shared.events import CloudEvent, make_event
 from shared.events.intake import NeedSubmitted
+from shared.handlers import ConsumerSpec, HandlerContext
 from shared.kafka import ensure_topics
 from shared.outbox import Outbox
 from tests.helpers import consumer_record, eventually
@@ -73,7 +74,9 @@ async def _schema(database_url: str) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
 
 
 def _consumer(pool: asyncpg.Pool, schema: str, effects: Effects, *, bootstrap: str, topic: str) -> EventConsumer:
-    spec: ConsumerSpec[Any] = ConsumerSpec(name="faults", topics=[topic], handlers={NeedSubmitted: effects.handle})
+    spec: ConsumerSpec[Any] = ConsumerSpec(
+        name="faults", topics=[topic], handlers={NeedSubmitted: effects.handle}, deps=None
+    )
     return EventConsumer(
         spec=spec,
         bootstrap_servers=bootstrap,
@@ -221,7 +224,9 @@ async def test_a_handler_bug_among_passing_events_is_dead_lettered_as_handler_er
         await ctx.conn.execute("INSERT INTO effects (case_id) VALUES ($1)", envelope.subject)
 
     async with _schema(database_url) as (schema, pool):
-        spec: ConsumerSpec[Any] = ConsumerSpec(name="bug", topics=["intake.events"], handlers={NeedSubmitted: handle})
+        spec: ConsumerSpec[Any] = ConsumerSpec(
+            name="bug", topics=["intake.events"], handlers={NeedSubmitted: handle}, deps=None
+        )
         consumer = EventConsumer(
             spec=spec,
             bootstrap_servers="127.0.0.1:1",

@@ -8,11 +8,11 @@ from typing import Any
 from services.notify.handlers import HANDLERS, NotifyDeps, flush, prepare
 from services.notify.projection import CaseState, apply
 from services.notify.store.fanout import FanoutStore
-from shared.consumer import handler_spec
 from shared.events import Assignee, CloudEvent, EventData, make_event, parse_event
 from shared.events.intake import NeedSubmitted
 from shared.events.routing import CaseRouted, CaseSigned, MemberAssigned
 from shared.events.status import STATUS_OF
+from shared.handlers import handler_spec
 from shared.testing import FakeOutbox, handler_context, mismatched_handlers
 from tests.unit.fakes.notify_store import MemoryFanoutStore
 

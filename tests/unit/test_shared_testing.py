@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.consumer import HandlerContext, HandlerTable, handler_spec
 from shared.events import CloudEvent, make_event
 from shared.events.routing import CaseDeclined, CaseSigned
+from shared.handlers import HandlerContext, HandlerTable, handler_spec
 from shared.runtime import Late
 from shared.testing import FakeOutbox, FakeProducer, InMemoryUnitOfWork, handler_context, mismatched_handlers
 

@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse
 from services.intake.deps import Rt
 from services.intake.resident.models import Credential
 from services.intake.resident.service_layer import SESSION_SECONDS, open_session, qr_data_uri, reopen_link
-from shared.http import ApiError
-from shared.session import CSRF_HEADER, SESSION_COOKIE
+from shared.http import ApiError, clear_session_cookie, request_is_https, require_csrf_header, set_session_cookie
+from shared.session import CSRF_HEADER
 
 router = APIRouter(tags=["resident page"])
 ASSETS = Path(__file__).parent.parent / "resident_page"
@@ -62,21 +62,6 @@ async def asset(name: str) -> FileResponse:
     return FileResponse(path, media_type=TYPES[path.suffix], headers=HEADERS)
 
 
-def _csrf(value: str | None) -> None:
-    if value != "1":
-        raise ApiError(
-            403,
-            "forbidden",
-            f"send the header '{CSRF_HEADER}: 1' with this request",
-            fields=[{"field": CSRF_HEADER, "message": "missing"}],
-        )
-
-
-def _secure(request: Request) -> bool:
-    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return request.url.scheme == "https" or forwarded == "https"
-
-
 @router.post(
     "/v1/session/resident", summary="Open the residents' page: a resident token or staff key becomes a session"
 )
@@ -87,7 +72,7 @@ async def login(
     rt: Rt,
     csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None,
 ) -> dict[str, Any]:
-    _csrf(csrf)
+    require_csrf_header(csrf)
     credential = body.credential.strip()
     opened = await open_session(
         rt.keys,
@@ -103,16 +88,7 @@ async def login(
             fields=[{"field": "credential", "message": "not valid"}],
         )
     principal = opened.principal
-    response.set_cookie(
-        SESSION_COOKIE,
-        opened.cookie,
-        max_age=SESSION_SECONDS,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-    )
-    response.headers["Cache-Control"] = "no-store"
+    set_session_cookie(response, opened.cookie, max_age=SESSION_SECONDS, secure=request_is_https(request))
     answer: dict[str, Any] = {"principal": {"role": principal.role, "scope": principal.scope, "name": principal.name}}
     if principal.role == "resident":
         answer["case_id"] = principal.case_id
@@ -122,7 +98,7 @@ async def login(
 
 @router.post("/v1/session/resident/logout", status_code=204, summary="Leave the residents' page: clears the session")
 async def logout(request: Request, csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None) -> Response:
-    _csrf(csrf)
+    require_csrf_header(csrf)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request))
+    clear_session_cookie(response, secure=request_is_https(request))
     return response
