@@ -5,6 +5,8 @@ service: every service checks credentials; `lastmeter keys` / `lastmeter init` w
 intake writes a resident token with each accepted submission (in the submission's transaction).
 A resident token is random (`rt_…`), one per submission, a linked duplicate included: it opens
 that reporter's own view of one case, can be revoked, and expires a set time after the case closes.
+A login session (the pages' signed cookie) has a row of its own in `auth.sessions`, by the hash of
+its random id, so logging out ends it on every service within the cache's seconds.
 """
 
 from __future__ import annotations
@@ -172,6 +174,13 @@ SELECT key_hash AS id FROM {s}.api_keys
 UNION ALL
 SELECT token_hash FROM {s}.resident_tokens
  WHERE token_hash = ANY($1::text[]) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+UNION ALL
+SELECT session_hash FROM {s}.sessions
+ WHERE session_hash = ANY($1::text[]) AND ended_at IS NULL AND expires_at > $2
+"""
+
+_SESSION_LIVE_SQL = """
+SELECT 1 FROM {s}.sessions WHERE session_hash = $1 AND ended_at IS NULL AND expires_at > $2
 """
 
 
@@ -192,7 +201,9 @@ class KeyStore:
         self._clock: Clock = clock or SystemClock()
         self._principal_sql = _PRINCIPAL_SQL.format(s=auth_schema)
         self._active_sql = _ACTIVE_SQL.format(s=auth_schema)
+        self._session_live_sql = _SESSION_LIVE_SQL.format(s=auth_schema)
         self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
+        self._sessions: dict[str, tuple[float, bool]] = {}
 
     async def authenticate(self, credential: str) -> Principal | None:
         """The principal for a bearer credential (API key or resident token), or None."""
@@ -230,11 +241,50 @@ class KeyStore:
         )
         return principal, row["expires_at"]
 
+    async def open_session(self, key_id: str, *, expires_at: datetime) -> str:
+        """A new login session for this credential: its random id (only its hash is stored)."""
+        session_id = secrets.token_urlsafe(32)
+        await self._pool.execute(
+            f"INSERT INTO {self._schema}.sessions (session_hash, key_id, created_at, expires_at)"
+            " VALUES ($1, $2, $3, $4)",
+            hash_key(session_id),
+            key_id,
+            self._clock.now(),
+            expires_at,
+        )
+        return session_id
+
+    async def end_session(self, session_id: str) -> None:
+        """Log out: the session is refused from now on (other processes within the cache's TTL)."""
+        digest = hash_key(session_id)
+        await self._pool.execute(
+            f"UPDATE {self._schema}.sessions SET ended_at = $2 WHERE session_hash = $1 AND ended_at IS NULL",
+            digest,
+            self._clock.now(),
+        )
+        self._sessions.pop(digest, None)
+
+    async def session_is_live(self, session_id: str) -> bool:
+        """Whether this login session is neither ended nor expired; cached like credentials (<= 5 s)."""
+        if not session_id:
+            return False
+        digest = hash_key(session_id)
+        now = time.monotonic()
+        hit = self._sessions.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        live = await self._pool.fetchval(self._session_live_sql, digest, self._clock.now()) is not None
+        if len(self._sessions) > 10_000:
+            self._sessions.clear()
+        self._sessions[digest] = (now + self._ttl, live)
+        return live
+
     async def active_key_ids(self, key_ids: Collection[str]) -> set[str]:
         """Which of these credentials (by `Principal.key_id`) are still valid now: not revoked, not expired.
 
         Uncached, so long-lived holders (SSE streams, subscriptions) can re-check every few seconds and
-        stop soon after a revocation. Covers API keys and resident tokens.
+        stop soon after a revocation. Covers API keys, resident tokens and login sessions (by
+        `session_hash`, the hash of the session id).
         """
         wanted = [k for k in set(key_ids) if k]
         if not wanted:

@@ -277,8 +277,26 @@ async def _session_principal(request: Request, runtime: Any, cookie: str) -> Pri
             "the key of this session is expired or revoked",
             fields=[{"field": SESSION_COOKIE, "message": "its key is no longer valid"}],
         )
+    if not await runtime.keys.session_is_live(session.session_id):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this session has ended (logged out or expired): log in again",
+            fields=[{"field": SESSION_COOKIE, "message": "ended"}],
+        )
     request.state.session = session
     return principal
+
+
+async def end_cookie_session(request: Request, runtime: Any) -> None:
+    """Log out server-side: the session row of the request's cookie (if it holds a valid one) ends."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return
+    now = runtime.clock.now().timestamp()
+    session = verify_session(cookie, secret=runtime.settings.token_secret.get_secret_value(), now=now)
+    if session is not None:
+        await runtime.keys.end_session(session.session_id)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -1,8 +1,9 @@
 """Signed session cookies: the dashboard's login, valid on every service that shares the token secret.
 
-A session holds no key, only the credential's stored hash (`Principal.key_id`), when it was issued
-and when it ends, signed with HMAC-SHA256 under a key derived from `LASTMETER_TOKEN_SECRET`. Each
-request resolves the key id again, so a revoked or expired key ends its sessions at once.
+A session holds no key, only the credential's stored hash (`Principal.key_id`), the random id of
+its server-side row (`auth.sessions`), when it was issued and when it ends, signed with HMAC-SHA256
+under a key derived from `LASTMETER_TOKEN_SECRET`. Each request resolves the key id and the session
+id again, so a revoked or expired key, or a logout, ends the session within seconds.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ SESSION_COOKIE = "lastmeter_session"
 # cross-site fetch that sets it needs a CORS preflight that only the dashboard's origin passes.
 CSRF_HEADER = "X-Lastmeter-CSRF"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_VERSION = "s1"
+_VERSION = "s2"  # s1 cookies carried no session id: refused, their holders log in again
 _PURPOSE = b"lastmeter session cookie v1"
 
 
 @dataclass(frozen=True)
 class Session:
-    """What a valid session cookie says: whose credential, issued and ending when (Unix seconds)."""
+    """What a valid session cookie says: whose credential, which session row, issued and ending when (Unix s)."""
 
     key_id: str
+    session_id: str
     issued_at: int
     expires_at: int
 
@@ -45,9 +47,9 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_session(key_id: str, *, secret: str, now: float, ttl_seconds: float) -> str:
-    """A cookie value for this credential, valid from `now` for `ttl_seconds`."""
-    claims = {"k": key_id, "iat": int(now), "exp": int(now + ttl_seconds)}
+def sign_session(key_id: str, *, session_id: str, secret: str, now: float, ttl_seconds: float) -> str:
+    """A cookie value for this credential and session row, valid from `now` for `ttl_seconds`."""
+    claims = {"k": key_id, "sid": session_id, "iat": int(now), "exp": int(now + ttl_seconds)}
     body = _b64(orjson.dumps(claims))
     mac = hmac.new(_key(secret), f"{_VERSION}.{body}".encode(), hashlib.sha256).digest()
     return f"{_VERSION}.{body}.{_b64(mac)}"
@@ -68,9 +70,12 @@ def verify_session(value: str, *, secret: str, now: float) -> Session | None:
         return None
     if not isinstance(claims, dict):
         return None
-    key_id, issued, expires = claims.get("k"), claims.get("iat"), claims.get("exp")
-    if not isinstance(key_id, str) or not key_id or not isinstance(issued, int) or not isinstance(expires, int):
+    key_id, session_id = claims.get("k"), claims.get("sid")
+    issued, expires = claims.get("iat"), claims.get("exp")
+    if not isinstance(key_id, str) or not key_id or not isinstance(session_id, str) or not session_id:
+        return None
+    if not isinstance(issued, int) or not isinstance(expires, int):
         return None
     if not issued - 60 <= now < expires:  # a minute of clock skew between services
         return None
-    return Session(key_id=key_id, issued_at=issued, expires_at=expires)
+    return Session(key_id=key_id, session_id=session_id, issued_at=issued, expires_at=expires)

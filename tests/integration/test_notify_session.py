@@ -8,6 +8,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from services.intake.main import create_app as create_intake
+from services.intake.settings import IntakeSettings
 from services.notify.main import create_app
 from services.notify.settings import NotifySettings
 from services.sla.main import create_app as create_sla
@@ -130,6 +132,58 @@ async def test_cookie_writes_need_the_csrf_header_and_logout_ends_the_session(
         assert "max-age=0" in out.headers["set-cookie"].lower()
         assert SESSION_COOKIE not in notify.cookies
         assert (await notify.get("/v1/dashboard/config")).status_code == 401
+
+
+async def test_after_logout_the_old_cookie_is_refused_on_notify_and_sla(
+    make_settings: Callable[..., Any], keys: dict[str, Any], database_url: str, prefix: str
+) -> None:
+    key = await new_key(database_url, prefix)
+    async with (
+        serving(create_app(make_settings(NotifySettings))) as notify,
+        serving(create_sla(make_settings(SlaSettings))) as sla,
+    ):
+        assert (await log_in(notify, key)).status_code == 200
+        copied = {"Cookie": f"{SESSION_COOKIE}={notify.cookies[SESSION_COOKIE]}"}
+        notify.cookies.clear()
+        assert (await notify.get("/v1/dashboard/config", headers=copied)).status_code == 200
+        assert (await sla.get("/v1/rates", params={"dimension": "department"}, headers=copied)).status_code == 200
+        # Another login of the same key is a session of its own: this logout does not end it.
+        assert (await log_in(notify, key)).status_code == 200
+        other = {"Cookie": f"{SESSION_COOKIE}={notify.cookies[SESSION_COOKIE]}"}
+        notify.cookies.clear()
+        assert (await notify.post("/v1/session/logout", headers={**CSRF, **copied})).status_code == 204
+
+        async def replay_refused() -> bool:
+            on_notify = await notify.get("/v1/dashboard/config", headers=copied)
+            on_sla = await sla.get("/v1/rates", params={"dimension": "department"}, headers=copied)
+            return on_notify.status_code == on_sla.status_code == 401
+
+        # The logging-out process refuses it at once; the others within their key store's 2 s cache.
+        assert (await notify.get("/v1/dashboard/config", headers=copied)).status_code == 401
+        assert await eventually(replay_refused, timeout=5, interval=0.25)
+        refused = await sla.get("/v1/rates", params={"dimension": "department"}, headers=copied)
+        assert refused.json()["fields"][0]["field"] == SESSION_COOKIE
+        assert (await notify.get("/v1/dashboard/config", headers=other)).status_code == 200
+        assert (await notify.get("/v1/dashboard/config", headers=bearer(key))).status_code == 200  # the key lives
+
+
+async def test_after_logout_the_residents_page_cookie_is_refused(
+    make_settings: Callable[..., Any], keys: dict[str, Any], database_url: str, prefix: str
+) -> None:
+    key = await new_key(database_url, prefix, role="grid_worker", scope=None)
+    missing = "/v1/cases/CASE-00000000-0000"
+    async with serving(create_intake(make_settings(IntakeSettings))) as intake:
+        opened = await intake.post("/v1/session/resident", json={"credential": key}, headers=CSRF)
+        assert opened.status_code == 200, opened.text
+        copied = {"Cookie": f"{SESSION_COOKIE}={intake.cookies[SESSION_COOKIE]}"}
+        intake.cookies.clear()
+        assert (await intake.get(missing, headers=copied)).status_code == 404  # signed in: the case is unknown
+        out = await intake.post("/v1/session/resident/logout", headers={**CSRF, **copied})
+        assert out.status_code == 204
+        assert "max-age=0" in out.headers["set-cookie"].lower()
+        refused = await intake.get(missing, headers=copied)
+        assert refused.status_code == 401
+        assert refused.json()["fields"][0]["field"] == SESSION_COOKIE
 
 
 async def test_a_revoked_key_ends_its_sessions(

@@ -83,6 +83,40 @@ async def test_a_revoked_keys_open_stream_ends_within_seconds(
         assert await eventually(refused, timeout=10, interval=0.5)
 
 
+async def test_a_stream_opened_by_cookie_ends_within_seconds_of_logout(
+    make_settings: Callable[..., Any], keys: dict[str, Any], database_url: str, prefix: str
+) -> None:
+    key = await new_key(database_url, prefix)
+    async with (
+        notify(make_settings, sse_key_check_seconds=0.5) as (url, _),
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        assert (await client.post("/v1/session", json={"key": key}, headers=CSRF)).status_code == 200
+        cookie = {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"}
+        client.cookies.clear()
+        async with (
+            client.stream("GET", "/v1/stream", headers=cookie) as by_cookie,
+            client.stream("GET", "/v1/stream", headers=bearer(key)) as by_key,
+        ):
+            assert by_cookie.status_code == by_key.status_code == 200
+            await asyncio.sleep(0.3)
+            assert (await client.post("/v1/session/logout", headers={**CSRF, **cookie})).status_code == 204
+            logged_out_at = time.monotonic()
+            seen = [f async for f in frames(by_cookie)]  # returns only when the server closes the stream
+            assert time.monotonic() - logged_out_at < 5
+            assert seen[-1]["event"] == "end"
+            assert json.loads(seen[-1]["data"])["reason"] == "expired"
+            # The key's own bearer stream is not the session's: it stays open.
+            quiet = frames(by_key)
+            assert await asyncio.wait_for(anext(quiet), 2) == {"retry": "2000"}
+            try:
+                await asyncio.wait_for(anext(quiet), 1.5)
+                raise AssertionError("the bearer stream should stay open and quiet")
+            except TimeoutError:
+                pass
+        assert (await client.get("/v1/stream", headers=cookie)).status_code == 401
+
+
 async def test_the_key_after_its_cap_of_streams_gets_429(
     make_settings: Callable[..., Any], keys: dict[str, Any], database_url: str, prefix: str
 ) -> None:

@@ -17,7 +17,14 @@ from fastapi.responses import FileResponse
 from services.intake.deps import Rt
 from services.intake.resident.models import Credential
 from services.intake.resident.service_layer import SESSION_SECONDS, open_session, qr_data_uri, reopen_link
-from shared.http import ApiError, clear_session_cookie, request_is_https, require_csrf_header, set_session_cookie
+from shared.http import (
+    ApiError,
+    clear_session_cookie,
+    end_cookie_session,
+    request_is_https,
+    require_csrf_header,
+    set_session_cookie,
+)
 from shared.session import CSRF_HEADER
 
 router = APIRouter(tags=["resident page"])
@@ -96,9 +103,10 @@ async def login(
     return answer
 
 
-@router.post("/v1/session/resident/logout", status_code=204, summary="Leave the residents' page: clears the session")
-async def logout(request: Request, csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None) -> Response:
+@router.post("/v1/session/resident/logout", status_code=204, summary="Leave the residents' page: ends the session")
+async def logout(request: Request, rt: Rt, csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None) -> Response:
     require_csrf_header(csrf)
+    await end_cookie_session(request, rt)
     response = Response(status_code=204)
     clear_session_cookie(response, secure=request_is_https(request))
     return response

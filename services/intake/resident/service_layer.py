@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import segno
 
@@ -33,7 +34,9 @@ async def open_session(keys: KeyStore, *, credential: str, secret: str, now: flo
             "this page is for residents, hotline operators and grid workers",
             fields=[{"field": "credential", "message": f"a {principal.role} key"}],
         )
-    cookie = sign_session(principal.key_id, secret=secret, now=now, ttl_seconds=SESSION_SECONDS)
+    expires_at = datetime.fromtimestamp(int(now + SESSION_SECONDS), UTC)
+    session_id = await keys.open_session(principal.key_id, expires_at=expires_at)
+    cookie = sign_session(principal.key_id, session_id=session_id, secret=secret, now=now, ttl_seconds=SESSION_SECONDS)
     return OpenedSession(principal, cookie)
 
 

@@ -1,4 +1,4 @@
-"""The dashboard's login: a key typed once becomes an HttpOnly session cookie; logout clears it."""
+"""The dashboard's login: a key typed once becomes an HttpOnly session cookie; logout ends the session."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
 from services.notify.deps import Rt
-from shared.http import ApiError, clear_session_cookie, request_is_https, require_csrf_header, set_session_cookie
+from shared.http import (
+    ApiError,
+    clear_session_cookie,
+    end_cookie_session,
+    request_is_https,
+    require_csrf_header,
+    set_session_cookie,
+)
 from shared.session import CSRF_HEADER, sign_session
 
 router = APIRouter(prefix="/v1/session", tags=["session"])
@@ -48,19 +55,28 @@ async def login(
     settings = rt.settings
     now = rt.clock.now().timestamp()
     ttl = settings.session_ttl_seconds
-    value = sign_session(principal.key_id, secret=settings.token_secret.get_secret_value(), now=now, ttl_seconds=ttl)
+    expires_at = datetime.fromtimestamp(int(now + ttl), UTC)
+    session_id = await rt.keys.open_session(principal.key_id, expires_at=expires_at)
+    value = sign_session(
+        principal.key_id,
+        session_id=session_id,
+        secret=settings.token_secret.get_secret_value(),
+        now=now,
+        ttl_seconds=ttl,
+    )
     set_session_cookie(
         response, value, max_age=int(ttl), secure=request_is_https(request, settings.session_cookie_secure)
     )
     return {
         "principal": {"role": principal.role, "scope": principal.scope, "name": principal.name},
-        "expires_at": datetime.fromtimestamp(int(now + ttl), UTC).isoformat(),
+        "expires_at": expires_at.isoformat(),
     }
 
 
-@router.post("/logout", status_code=204, summary="Log out: clears the session cookie")
+@router.post("/logout", status_code=204, summary="Log out: ends the session on every service and clears the cookie")
 async def logout(request: Request, rt: Rt, csrf: Annotated[str | None, Header(alias=CSRF_HEADER)] = None) -> Response:
     require_csrf_header(csrf)
+    await end_cookie_session(request, rt)
     response = Response(status_code=204)
     clear_session_cookie(response, secure=request_is_https(request, rt.settings.session_cookie_secure))
     return response

@@ -1,9 +1,10 @@
 """Notify's SSE route: the live stream of case events, filtered to what the caller may see.
 
 A stream belongs to the key that opened it: it ends within `sse_key_check_seconds` of that key's
-revocation or expiry (or its session's end). A key holds at most `sse_max_streams_per_key` streams
-per process. `Last-Event-ID` replays at most `sse_replay_max_rows` stream ids; a position further
-back (or one the table no longer has) gets a `resync` event carrying the current position instead.
+revocation or expiry (or its session's end: expiry or logout). A key holds at most
+`sse_max_streams_per_key` streams per process. `Last-Event-ID` replays at most `sse_replay_max_rows`
+stream ids; a position further back (or one the table no longer has) gets a `resync` event carrying
+the current position instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from services.notify.deps import Rt
 from services.notify.runtime import NotifyRuntime
 from services.notify.stream import service_layer
 from services.notify.stream.hub import TooManyStreams, format_sse
+from shared.auth import hash_key
 from shared.events import known_types
 from shared.http import ApiError, CurrentPrincipal, field_error
 
@@ -92,6 +94,7 @@ async def stream(
             types=wanted,
             max_per_key=settings.sse_max_streams_per_key,
             not_after=float(session.expires_at) if session is not None else None,
+            session_key=hash_key(session.session_id) if session is not None else None,
         )
     except TooManyStreams as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc

@@ -30,7 +30,7 @@ Row = Mapping[str, Any]  # a stream row as the store reads it
 
 log = structlog.get_logger(__name__)
 GAP_GRACE_SECONDS = 5.0
-# Which of these credentials are still valid (KeyStore.active_key_ids).
+# Which of these credentials and login sessions are still valid (KeyStore.active_key_ids).
 ActiveKeyIds = Callable[[Collection[str]], Awaitable[set[str]]]
 
 
@@ -52,6 +52,7 @@ class Subscriber:
     case_id: str | None = None  # only this case's events
     types: tuple[str, ...] = ()  # only these event types (empty: all)
     not_after: float | None = None  # Unix time the stream must end by (its session's expiry)
+    session_key: str | None = None  # the hash of the login session that opened it (cookie streams)
     ended: str | None = None  # why the hub ended it: "slow", "revoked" or "expired"
 
     def wants(self, row: Row, audience: Audience | None = None) -> bool:
@@ -116,6 +117,7 @@ class StreamHub:
         types: tuple[str, ...] = (),
         max_per_key: int | None = None,
         not_after: float | None = None,
+        session_key: str | None = None,
     ) -> Subscriber:
         """Register a live client; events it may see are queued for it from now on.
 
@@ -124,7 +126,12 @@ class StreamHub:
         if max_per_key is not None and self.streams_of(principal.key_id) >= max_per_key:
             raise TooManyStreams(max_per_key)
         sub = Subscriber(
-            principal=principal, queue=asyncio.Queue(queue_size), case_id=case_id, types=types, not_after=not_after
+            principal=principal,
+            queue=asyncio.Queue(queue_size),
+            case_id=case_id,
+            types=types,
+            not_after=not_after,
+            session_key=session_key,
         )
         self._subscribers.add(sub)
         self._per_key[principal.key_id] += 1
@@ -188,7 +195,7 @@ class StreamHub:
         return len(self._subscribers)
 
     async def watch_keys(self, active_key_ids: ActiveKeyIds, *, interval: float, now: Callable[[], float]) -> None:
-        """Until cancelled: every `interval` s, end the streams whose key was revoked or expired."""
+        """Until cancelled: every `interval` s, end the streams whose key was revoked or expired, or session ended."""
         while True:
             await asyncio.sleep(interval)
             try:
@@ -203,11 +210,15 @@ class StreamHub:
         if not subs:
             return 0
         held = {sub.principal.key_id for sub in subs if sub.principal.key_id}
+        held |= {sub.session_key for sub in subs if sub.session_key}
         active = await active_key_ids(held) if held else set()
         ended = 0
         for sub in subs:
             if sub.principal.key_id not in active:
                 self._end(sub, "revoked")
+                ended += 1
+            elif sub.session_key is not None and sub.session_key not in active:
+                self._end(sub, "expired")  # logged out
                 ended += 1
             elif sub.not_after is not None and now >= sub.not_after:
                 self._end(sub, "expired")
