@@ -71,9 +71,9 @@ PUBLIC: dict[Op, str] = {
     Op("routing", "GET", "/v1/catalogue"): "the public catalogue (full=true is admin: see ADMIN_ONLY_PROBES)",
     Op("notify", "GET", "/asyncapi.json"): "the AsyncAPI description of the topics, no data",
     Op("notify", "POST", "/v1/session"): "the dashboard's login: a staff key in the body becomes a session cookie",
-    Op("notify", "POST", "/v1/session/logout"): "clears the caller's own session cookie",
+    Op("notify", "POST", "/v1/session/logout"): "ends the caller's own session and clears its cookie",
     Op("intake", "POST", "/v1/session/resident"): "residents' page login: a token or key in the body becomes a session",
-    Op("intake", "POST", "/v1/session/resident/logout"): "clears the caller's own session cookie",
+    Op("intake", "POST", "/v1/session/resident/logout"): "ends the caller's own session and clears its cookie",
 }
 # Public documents about the API itself: their keys are schema words, so only their content is checked.
 DESCRIPTIONS: set[Op] = {Op("notify", "GET", "/asyncapi.json")}

@@ -60,3 +60,22 @@ def test_a_key_holds_at_most_its_cap_of_streams() -> None:
     hub.subscribe(Principal(role="admin", key_id="other"), max_per_key=2)  # per key, not overall
     hub.unsubscribe(first[0])
     hub.subscribe(Principal(role="admin", key_id="k"), max_per_key=2)  # a closed stream frees its place
+
+
+async def test_a_logged_out_sessions_streams_end_the_keys_other_streams_stay() -> None:
+    hub = _hub()
+    by_key = hub.subscribe(Principal(role="admin", key_id="k"))
+    logged_out = hub.subscribe(Principal(role="admin", key_id="k"), session_key="s-out", not_after=5000.0)
+    still_in = hub.subscribe(Principal(role="admin", key_id="k"), session_key="s-in", not_after=5000.0)
+    asked: list[set[str]] = []
+
+    async def active(ids: Collection[str]) -> set[str]:
+        asked.append(set(ids))
+        return {"k", "s-in"}  # the key lives; one of its sessions was ended
+
+    assert await hub.check_keys(active, now=2000.0) == 1
+    assert asked == [{"k", "s-out", "s-in"}]  # key ids and session ids in the one query
+    assert logged_out.ended == "expired"  # the stream says its session has ended
+    assert logged_out.queue.get_nowait() is None
+    assert by_key.ended is None
+    assert still_in.ended is None
