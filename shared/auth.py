@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import asyncpg
@@ -28,6 +28,8 @@ ROLES: tuple[Role, ...] = ("resident", "grid_worker", "department", "team", "str
 RESIDENT_TOKEN_PREFIX = "rt_"
 # A revoked credential stops being accepted by new requests within this many seconds.
 DEFAULT_CACHE_TTL = 2.0
+# Ended or expired session rows are deleted this long after their expiry (by the next login).
+SESSION_ROW_KEEP = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -242,16 +244,22 @@ class KeyStore:
         return principal, row["expires_at"]
 
     async def open_session(self, key_id: str, *, expires_at: datetime) -> str:
-        """A new login session for this credential: its random id (only its hash is stored)."""
+        """A new login session for this credential: its random id (only its hash is stored).
+
+        Rows a day past their expiry go at the same time, so the table holds about a day of logins.
+        """
         session_id = secrets.token_urlsafe(32)
-        await self._pool.execute(
-            f"INSERT INTO {self._schema}.sessions (session_hash, key_id, created_at, expires_at)"
-            " VALUES ($1, $2, $3, $4)",
-            hash_key(session_id),
-            key_id,
-            self._clock.now(),
-            expires_at,
-        )
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"DELETE FROM {self._schema}.sessions WHERE expires_at < $1", now - SESSION_ROW_KEEP)
+            await conn.execute(
+                f"INSERT INTO {self._schema}.sessions (session_hash, key_id, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4)",
+                hash_key(session_id),
+                key_id,
+                now,
+                expires_at,
+            )
         return session_id
 
     async def end_session(self, session_id: str) -> None:

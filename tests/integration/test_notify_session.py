@@ -167,6 +167,24 @@ async def test_after_logout_the_old_cookie_is_refused_on_notify_and_sla(
         assert (await notify.get("/v1/dashboard/config", headers=bearer(key))).status_code == 200  # the key lives
 
 
+async def test_a_login_deletes_session_rows_a_day_past_their_expiry(
+    make_settings: Callable[..., Any], keys: dict[str, Any], database_url: str, prefix: str
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            f"INSERT INTO {prefix}auth.sessions (session_hash, key_id, expires_at) VALUES"
+            " ('old', 'k', now() - interval '25 hours'), ('recent', 'k', now() - interval '1 hour')"
+        )
+        async with serving(create_app(make_settings(NotifySettings))) as notify:
+            assert (await log_in(notify, keys["admin"])).status_code == 200
+        left = {r["session_hash"] for r in await conn.fetch(f"SELECT session_hash FROM {prefix}auth.sessions")}
+        assert "old" not in left
+        assert "recent" in left
+    finally:
+        await conn.close()
+
+
 async def test_after_logout_the_residents_page_cookie_is_refused(
     make_settings: Callable[..., Any], keys: dict[str, Any], database_url: str, prefix: str
 ) -> None:
