@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -83,50 +81,3 @@ def code_in(text: str) -> str:
     found = re.search(r"(?<!\d)(\d{6})(?!\d)", text)
     assert found, text
     return found.group(1)
-
-
-@dataclass
-class RedirectingReceiver:
-    """A real local HTTP server answering every request with one status, extra headers and a body."""
-
-    status: int = 302
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    hits: int = 0
-    port: int = 0
-    _server: asyncio.base_events.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def start(self) -> RedirectingReceiver:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                await reader.readexactly(length)
-                self.hits += 1
-                extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
-                writer.write(
-                    f"HTTP/1.1 {self.status} X\r\n{extra}content-length: {len(self.body)}\r\n\r\n".encode() + self.body
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            writer.close()

@@ -132,6 +132,7 @@ class Receiver:
     status: int = 200
     hang: asyncio.Event | None = None  # while set-able and unset, requests wait (a stuck receiver)
     body_bytes: int = 2
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (e.g. a redirect's Location)
     requests: list[Received] = field(default_factory=list)
     port: int = 0
     _server: asyncio.base_events.Server | None = None
@@ -165,7 +166,9 @@ class Receiver:
                 if self.hang is not None:
                     await self.hang.wait()
                 payload = b"x" * self.body_bytes
-                writer.write(f"HTTP/1.1 {self.status} X\r\ncontent-length: {len(payload)}\r\n\r\n".encode() + payload)
+                extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
+                head_out = f"HTTP/1.1 {self.status} X\r\n{extra}content-length: {len(payload)}\r\n\r\n"
+                writer.write(head_out.encode() + payload)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass

@@ -14,7 +14,6 @@ from shared.clock import ManualClock
 from tests.helpers import bearer, eventually
 from tests.integration.notify_sub_helpers import (
     PUBLIC,
-    RedirectingReceiver,
     ScriptedResolver,
     code_in,
     new_key,
@@ -103,7 +102,7 @@ async def test_pinned_connection_no_redirects_and_no_answer_kept(
 ) -> None:
     chatty = await Receiver(body_bytes=4096).start()  # answers with a body the owner must never see
     trap = await Receiver().start()  # where a followed redirect would land
-    redirecting = await RedirectingReceiver(302, headers={"Location": trap.url}).start()
+    redirecting = await Receiver(status=302, headers={"Location": trap.url}).start()
     # hooks.test exists only in this resolver: a request reaching the receiver went to the pinned address.
     names = ScriptedResolver({"hooks.test": [["127.0.0.1"]]})
     settings = make_settings(NotifySettings, webhook_allow_loopback=True, delivery_retry_base_seconds=60)
@@ -144,7 +143,7 @@ async def test_pinned_connection_no_redirects_and_no_answer_kept(
             assert (redirect["outcome"], redirect["status_code"], redirect["status"]) == ("http_error", 302, "retrying")
             assert "redirects are not followed" in redirect["error"]
             await asyncio.sleep(1.0)
-            assert redirecting.hits == 1
+            assert len(redirecting.requests) == 1
             assert trap.requests == []
     finally:
         for r in (chatty, trap, redirecting):
